@@ -1,0 +1,68 @@
+# Every target that needs Python builds the virtualenv first; every target that needs a cluster
+# obtains the control-plane binaries first (hack/tools.sh: environment, cache, else a Go build).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help venv tools crds catalog lint fmt test test-unit test-integration cluster-up cluster-down demo bench clean
+
+help:
+	@echo "make demo          local control plane + operator + catalog + examples"
+	@echo "make test          lint, unit and integration tests (builds or finds the binaries)"
+	@echo "make test-unit     fast tests, no cluster"
+	@echo "make cluster-up    start the local cluster (kubeconfig: .work/modelcatalog.kubeconfig)"
+	@echo "make cluster-down  stop it"
+	@echo "make crds          regenerate crds/ from the pydantic models"
+	@echo "make catalog       normalise catalog/ (derived labels and GPU memory)"
+	@echo "make bench         benchmarks (prints figures)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+tools:
+	bash hack/tools.sh
+
+crds: venv
+	$(BIN)/python -m modelcatalog.api.crdgen
+
+catalog: venv
+	$(BIN)/modelcatalog catalog normalize
+
+lint: venv
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/mypy
+
+fmt: venv
+	$(BIN)/ruff check --fix operator tests bench
+	$(BIN)/ruff format operator tests bench
+
+test: lint tools
+	$(BIN)/pytest tests
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+test-integration: venv tools
+	$(BIN)/pytest tests/integration
+
+cluster-up: venv tools
+	$(BIN)/modelcatalog cluster up
+
+cluster-down: venv
+	$(BIN)/modelcatalog cluster down
+
+demo: venv tools
+	$(BIN)/modelcatalog demo
+
+bench: venv tools
+	$(BIN)/python -m bench
+
+clean: cluster-down
+	rm -rf .work

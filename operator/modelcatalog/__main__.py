@@ -1,0 +1,3 @@
+from modelcatalog.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""Shared pieces of every kind: the camelCase base model, conditions, status, label selectors."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SLUG = r"^[a-z0-9]+([-.][a-z0-9]+)*$"
+DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+
+
+def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """One `x-kubernetes-validations` entry: a CEL rule with the message a user sees when it fails."""
+    entry: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def validations(*rules: dict[str, Any]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": list(rules)}
+
+
+class KubeModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", use_enum_values=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(KubeModel):
+    """The standard Kubernetes condition shape, so `kubectl wait --for=condition=Ready` works."""
+
+    type: str = Field(description="Condition type, e.g. Ready.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", description="One CamelCase word a program can act on.")
+    message: str = Field(default="", description="What happened and what to do, for a person.")
+    last_transition_time: str | None = Field(default=None, description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this condition was computed for."
+    )
+
+
+class Status(KubeModel):
+    """What every kind reports: the generation seen, a phase for printer columns, conditions."""
+
+    model_config = ConfigDict(extra="ignore")
+    observed_generation: int | None = Field(default=None, description="The last generation acted on.")
+    phase: str | None = Field(default=None, description="A one-word summary for `kubectl get`.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Standard conditions; Ready summarises the others.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class LabelSelectorRequirement(KubeModel):
+    key: str = Field(description="The label key.")
+    operator: str = Field(description="In, NotIn, Exists or DoesNotExist.", pattern="^(In|NotIn|Exists|DoesNotExist)$")
+    values: list[str] = Field(default_factory=list, description="Values for In and NotIn.")
+
+
+class LabelSelector(KubeModel):
+    """A standard Kubernetes label selector; an empty selector selects everything."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, description="Labels that must all match.")
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, description="Set-based requirements that must all match."
+    )

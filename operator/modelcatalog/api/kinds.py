@@ -1,0 +1,137 @@
+"""The five kinds of the API group: names, scope, schema models, printer columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelcatalog import GROUP, VERSION
+from modelcatalog.api.catalog import (
+    CatalogModelSpec,
+    CatalogModelStatus,
+    InstanceTypeSpec,
+    InstanceTypeStatus,
+)
+from modelcatalog.api.common import KubeModel, Status
+from modelcatalog.api.deployment import ModelDeploymentSpec, ModelDeploymentStatus
+from modelcatalog.api.network import WorkspaceNetworkSpec, WorkspaceNetworkStatus
+from modelcatalog.api.serverless import ServerlessEndpointSpec, ServerlessEndpointStatus
+
+CATEGORY = "modelcatalog"
+
+
+def column(name: str, path: str, type_: str = "string", priority: int = 0, description: str = "") -> dict[str, Any]:
+    col: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
+    if priority:
+        col["priority"] = priority
+    if description:
+        col["description"] = description
+    return col
+
+
+PHASE = column("Phase", ".status.phase")
+READY = column("Ready", '.status.conditions[?(@.type=="Ready")].status')
+AGE = column("Age", ".metadata.creationTimestamp", "date")
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    spec: type[KubeModel]
+    status: type[Status]
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    columns: tuple[dict[str, Any], ...] = ()
+    scale: dict[str, str] | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        return f"{GROUP}/{VERSION}"
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+CATALOG_MODEL = Kind(
+    "CatalogModel", "catalogmodels", CatalogModelSpec, CatalogModelStatus, namespaced=False,
+    short_names=("cm", "model", "models"),
+    description="One model of the catalog: publisher, tasks, license, deployment options, prices, lifecycle.",
+    columns=(
+        column("Display Name", ".spec.displayName"),
+        column("Publisher", ".spec.publisher"),
+        column("Collection", ".spec.collection"),
+        column("Tasks", ".spec.tasks", priority=1),
+        column("Managed", ".spec.deploymentOptions.managedCompute.runtime", description="Managed compute runtime"),
+        column("Serverless", ".spec.deploymentOptions.serverless.regions", description="Serverless regions"),
+        column("Lifecycle", ".spec.lifecycle.stage"),
+        column("License", ".spec.license", priority=1),
+        AGE,
+    ),
+)  # fmt: skip
+
+INSTANCE_TYPE = Kind(
+    "InstanceType", "instancetypes", InstanceTypeSpec, InstanceTypeStatus, namespaced=False,
+    short_names=("it",),
+    description="A GPU SKU mapped to a node pool: what one replica of a deployment gets and where it runs.",
+    columns=(
+        column("GPU", ".spec.gpu.model"),
+        column("GPUs", ".spec.gpu.count", "integer"),
+        column("GPU Memory (GiB)", ".spec.gpu.memoryGiB", "integer"),
+        column("CPU", ".spec.cpu"),
+        column("Memory", ".spec.memory"),
+        AGE,
+    ),
+)  # fmt: skip
+
+MODEL_DEPLOYMENT = Kind(
+    "ModelDeployment", "modeldeployments", ModelDeploymentSpec, ModelDeploymentStatus,
+    short_names=("md", "mdep"),
+    description="A catalog model on dedicated GPU replicas (managed compute) behind an authenticated endpoint.",
+    columns=(
+        column("Model", ".spec.model"),
+        column("Instance Type", ".spec.instanceType"),
+        column("Endpoint", ".status.endpoint.name"),
+        column("Traffic", ".spec.trafficPercent", "integer"),
+        column("Replicas", ".spec.instanceCount", "integer"),
+        column("Available", ".status.readyReplicas", "integer"),
+        PHASE, READY,
+        column("URL", ".status.endpoint.url", priority=1),
+        AGE,
+    ),
+    scale={"specReplicasPath": ".spec.instanceCount", "statusReplicasPath": ".status.replicas",
+           "labelSelectorPath": ".status.selector"},
+)  # fmt: skip
+
+SERVERLESS_ENDPOINT = Kind(
+    "ServerlessEndpoint", "serverlessendpoints", ServerlessEndpointSpec, ServerlessEndpointStatus,
+    short_names=("se", "sle"),
+    description="A pay-per-token API for a catalog model, served from the shared model pool.",
+    columns=(
+        column("Model", ".spec.model"),
+        PHASE, READY,
+        column("URL", ".status.url", priority=1),
+        AGE,
+    ),
+)  # fmt: skip
+
+WORKSPACE_NETWORK = Kind(
+    "WorkspaceNetwork", "workspacenetworks", WorkspaceNetworkSpec, WorkspaceNetworkStatus,
+    short_names=("wsn", "wn"),
+    description="The workspace's network setting: public network access, private endpoints, outbound rules.",
+    columns=(
+        column("Public Access", ".spec.publicNetworkAccess"),
+        column("Outbound", ".spec.outbound.mode"),
+        PHASE, READY,
+        AGE,
+    ),
+)  # fmt: skip
+
+KINDS = (CATALOG_MODEL, INSTANCE_TYPE, MODEL_DEPLOYMENT, SERVERLESS_ENDPOINT, WORKSPACE_NETWORK)

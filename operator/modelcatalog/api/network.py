@@ -1,0 +1,107 @@
+"""WorkspaceNetwork: the workspace's public network access flag, private endpoints and outbound rules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from modelcatalog.api.common import DNS_LABEL, KubeModel, LabelSelector, Status, cel, validations
+from modelcatalog.api.deployment import Toggle
+
+CIDRS = validations(cel("self.all(c, isCIDR(c))", "every entry must be a CIDR such as 203.0.113.0/24"))
+
+
+class PrivateEndpoint(KubeModel):
+    """Who may reach the workspace while public access is Disabled: namespaces, pods, or address ranges."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.namespaceSelector) || has(self.podSelector) || size(self.cidrs) > 0",
+                "a private endpoint needs namespaceSelector, podSelector or cidrs"),
+        )
+    }  # fmt: skip
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Name of the private endpoint.")
+    namespace_selector: LabelSelector | None = Field(default=None, description="Namespaces allowed in.")
+    pod_selector: LabelSelector | None = Field(
+        default=None, description="Pods allowed in (within the selected namespaces, or this one)."
+    )
+    cidrs: list[str] = Field(default_factory=list, description="Address ranges allowed in.", json_schema_extra=CIDRS)
+
+
+class IsolationMode(StrEnum):
+    DISABLED = "Disabled"
+    ALLOW_INTERNET_OUTBOUND = "AllowInternetOutbound"
+    ALLOW_ONLY_APPROVED_OUTBOUND = "AllowOnlyApprovedOutbound"
+
+
+class RuleType(StrEnum):
+    CIDR = "CIDR"
+    FQDN = "FQDN"
+
+
+class OutboundRule(KubeModel):
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": validations(
+            cel("self.type != 'CIDR' || isCIDR(self.destination)",
+                "a CIDR rule's destination must be a CIDR such as 10.0.0.0/8", "destination"),
+            cel("self.type != 'FQDN' || self.destination.matches('^(\\\\*\\\\.)?([a-z0-9-]+\\\\.)+[a-z]{2,}$')",
+                "an FQDN rule's destination must be a host name such as huggingface.co or *.example.com",
+                "destination"),
+        )
+    }  # fmt: skip
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Name of the rule.")
+    type: RuleType = Field(description="CIDR or FQDN.")
+    destination: str = Field(min_length=1, description="A CIDR, or a host name (FQDN, may start with *.).")
+    ports: list[int] = Field(
+        default_factory=list, description="Destination ports; empty means all.",
+        json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": 65535}},
+    )  # fmt: skip
+    protocol: str = Field(default="TCP", pattern="^(TCP|UDP)$", description="TCP or UDP.")
+
+
+class Outbound(KubeModel):
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": validations(
+            cel("self.mode == 'AllowOnlyApprovedOutbound' || size(self.rules) == 0",
+                "outbound.rules apply only with mode AllowOnlyApprovedOutbound", "rules"),
+        )
+    }  # fmt: skip
+    mode: IsolationMode = Field(
+        default=IsolationMode.DISABLED,
+        description="Disabled: no outbound isolation; AllowInternetOutbound; AllowOnlyApprovedOutbound: rules only.",
+    )
+    rules: list[OutboundRule] = Field(default_factory=list, description="Approved destinations.")
+
+
+class WorkspaceNetworkSpec(KubeModel):
+    """The network setting every endpoint of the workspace (namespace) follows at once."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": validations(
+            cel("self.publicNetworkAccess == 'Enabled' || size(self.privateEndpoints) > 0",
+                "privateEndpoints must list at least one entry when publicNetworkAccess is Disabled,"
+                " or nothing could reach the workspace", "privateEndpoints"),
+            cel("self.publicNetworkAccess == 'Enabled' || size(self.allowedIpRanges) == 0",
+                "allowedIpRanges applies only when publicNetworkAccess is Enabled; use privateEndpoints[].cidrs",
+                "allowedIpRanges"),
+        )
+    }  # fmt: skip
+    public_network_access: Toggle = Field(
+        default=Toggle.ENABLED,
+        description="Enabled: reachable from anywhere (or allowedIpRanges); Disabled: only from privateEndpoints.",
+    )
+    allowed_ip_ranges: list[str] = Field(
+        default_factory=list,
+        description="When public access is Enabled, only these ranges may connect; empty means any.",
+        json_schema_extra=CIDRS,
+    )  # fmt: skip
+    private_endpoints: list[PrivateEndpoint] = Field(default_factory=list, description="Allowed in when Disabled.")
+    outbound: Outbound = Field(default_factory=Outbound, description="Outbound isolation mode and rules.")
+
+
+class WorkspaceNetworkStatus(Status):
+    """Which endpoints the setting covers and the policies in force."""
+
+    endpoints: list[str] = Field(default_factory=list, description="Endpoints (kind/name) the setting covers.")
+    policies: list[str] = Field(default_factory=list, description="NetworkPolicies in force.")

@@ -1,0 +1,148 @@
+"""Start and stop a local control plane with kwokctl's binary runtime, from locally built binaries."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from modelcatalog.localcluster.nodes import node_manifests
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
+LOG_TAIL_LINES = 25
+
+
+class ClusterStartError(RuntimeError):
+    """The local control plane did not come up; the message names the component and its log tail."""
+
+
+def find_tools() -> Path:
+    """The directory holding every test-bed binary, built or found by hack/tools.sh (cached)."""
+    script = REPO_ROOT / "hack" / "tools.sh"
+    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0:
+        raise ClusterStartError(f"{script} failed with exit code {result.returncode}; see its output above")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class LocalCluster:
+    """One named cluster; its state, logs and kubeconfig live under `workdir`."""
+
+    name: str = "modelcatalog"
+    workdir: Path = field(default_factory=lambda: REPO_ROOT / ".work")
+    tools: Path | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / f"{self.name}.kubeconfig"
+
+    @property
+    def kwok_workdir(self) -> Path:
+        return self.workdir / "kwok"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.kwok_workdir / "clusters" / self.name
+
+    def tool(self, binary: str) -> str:
+        if self.tools is None:
+            self.tools = find_tools()
+        return str(self.tools / binary)
+
+    def env(self) -> dict[str, str]:
+        self.tool("kubectl")
+        assert self.tools is not None
+        return os.environ | {
+            "KWOK_WORKDIR": str(self.kwok_workdir),
+            "PATH": f"{self.tools}{os.pathsep}{os.environ.get('PATH', '')}",
+            "KUBECONFIG": str(self.kubeconfig),
+        }
+
+    def up(self) -> float:
+        """Start from scratch (removing any leftover of an interrupted run); returns the seconds it took."""
+        self.down()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        create = [
+            self.tool("kwokctl"), "create", "cluster", "--name", self.name,
+            "--runtime", "binary", "--kube-authorization", "--kube-admission",
+            "--kubeconfig", str(self.kubeconfig), "--wait", "120s",
+            "--etcd-binary", self.tool("etcd"),
+            "--kube-apiserver-binary", self.tool("kube-apiserver"),
+            "--kube-controller-manager-binary", self.tool("kube-controller-manager"),
+            "--kube-scheduler-binary", self.tool("kube-scheduler"),
+            "--kwok-controller-binary", self.tool("kwok"),
+        ]  # fmt: skip
+        result = subprocess.run(create, env=self.env(), capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ClusterStartError(self._failure_report("kwokctl create cluster", result.stderr))
+        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(node_manifests()))
+        self._wait_ready()
+        return time.monotonic() - started
+
+    def down(self) -> None:
+        """Stop every process of the cluster and remove its state; safe to call when nothing runs."""
+        if not self.cluster_dir.exists():
+            return
+        subprocess.run(
+            [self.tool("kwokctl"), "delete", "cluster", "--name", self.name],
+            env=self.env(), capture_output=True, check=False,
+        )  # fmt: skip
+        self._kill_leftovers()
+        shutil.rmtree(self.cluster_dir, ignore_errors=True)
+        self.kubeconfig.unlink(missing_ok=True)
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        result = subprocess.run(
+            [self.tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin, capture_output=True, text=True, env=self.env(), check=False,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise ClusterStartError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def _wait_ready(self, timeout: float = 90) -> None:
+        """Nodes Ready (kwok heartbeats) and the default ServiceAccount present (pods need it)."""
+        deadline = time.monotonic() + timeout
+        expected = len(node_manifests())
+        while time.monotonic() < deadline:
+            nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
+            ready = [n for n in nodes if _condition_true(n, "Ready")]
+            has_sa = self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False)
+            if len(ready) == expected and has_sa:
+                return
+            time.sleep(0.5)
+        raise ClusterStartError(self._failure_report("waiting for nodes and the default ServiceAccount", ""))
+
+    def _failure_report(self, step: str, detail: str) -> str:
+        lines = [f"local cluster {self.name!r}: {step} failed", detail.strip()]
+        for component in COMPONENTS:
+            log = self.cluster_dir / "logs" / f"{component}.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                lines += [f"--- {component} ({log}), last {len(tail)} lines:", *tail]
+            else:
+                lines.append(f"--- {component}: no log at {log} (not started)")
+        return "\n".join(lines)
+
+    def _kill_leftovers(self) -> None:
+        """Processes of an interrupted run that kwokctl could not stop, found by their pid files."""
+        for pidfile in self.cluster_dir.glob("pids/*.pid"):
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+
+
+def _condition_true(obj: dict[str, object], kind: str) -> bool:
+    status = obj.get("status")
+    conditions = status.get("conditions", []) if isinstance(status, dict) else []
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
