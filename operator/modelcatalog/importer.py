@@ -163,7 +163,12 @@ def first_paragraph(markdown: str, limit: int = 300) -> str:
             continue
         paragraph.append(stripped)
     text = " ".join(paragraph)
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]  # drop the word that was cut through
+    return cut.rstrip() + "…"
 
 
 def as_list(value: Any) -> list[Any]:
