@@ -308,7 +308,25 @@ def test_compare_puts_models_in_columns_and_attributes_prices_and_benchmarks_in_
     assert table["price output (USD per 1M tokens)"] == ["0.61", "0.52"]
     assert table["accuracy (mmlu) (%)"] == ["68.4", "70.9"]
     assert table["coherence (score)"] == ["4.2", "-"]
-    assert table["retires in (days)"] == ["30", "-"]
+    assert table["days until retirement"] == ["30", "-"]
+
+
+def test_compare_shortens_long_cells_but_json_keeps_every_value(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    regions = [f"region-number-{i}" for i in range(10)]
+    wide = [
+        catalog_model(name, displayName=name, publisher="P", collection="curated", tasks=["chat-completion"],
+                      license="mit", deploymentOptions={"serverless": {"regions": regions}})
+        for name in ("one", "two")
+    ]  # fmt: skip
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump_all(wide))
+    _, out, _ = run(capsys, "models", "compare", "one", "two", "--catalog-dir", tmp_path)
+    cells = compare_table(out)["serverless regions"]
+    assert all(cell.startswith("region-number-0, region-number-1") and cell.endswith("…") for cell in cells)
+    assert max(len(line) for line in out.splitlines()) < 160
+    _, as_json, _ = run(capsys, "models", "compare", "one", "two", "--catalog-dir", tmp_path, "-o", "json")
+    assert json.loads(as_json)["attributes"]["serverless regions"]["two"] == regions
 
 
 def test_compare_json_keeps_numbers_and_yaml_matches(capsys: pytest.CaptureFixture[str], catalog_dir: Path) -> None:

@@ -171,6 +171,9 @@ def indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+COMPARE_CELL_WIDTH = 48  # long lists (regions) would push the other models off screen; -o yaml has them all
+
+
 def run_compare(args: argparse.Namespace) -> int:
     if len(args.names) < 2:
         raise CliError("compare needs at least two model names", ExitCode.USAGE)
@@ -180,7 +183,8 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.output != Format.TABLE:
         print(output.structured(comparison.as_dict(), args.output))
     else:
-        print(output.table(["ATTRIBUTE", *comparison.models], modelviews.comparison_rows(comparison)))
+        rows = modelviews.comparison_rows(comparison)
+        print(output.table(["ATTRIBUTE", *comparison.models], rows, max_width=COMPARE_CELL_WIDTH))
     if args.chart:
         write_chart(comparison, args.chart)
     return ExitCode.OK

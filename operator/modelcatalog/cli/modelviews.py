@@ -339,7 +339,7 @@ def compare(entries: Sequence[Entry], today: date) -> Comparison:
         Row("price input", [price(s, "input") for s in specs], price_unit, prices),
         Row("price output", [price(s, "output") for s in specs], price_unit, prices),
         row("lifecycle", lambda s: str(s.lifecycle.stage)),
-        row("retires in (days)", lambda s: days_until(s.lifecycle.retirement_date, today)),
+        row("days until retirement", lambda s: days_until(s.lifecycle.retirement_date, today)),
     ]  # fmt: skip
     rows += [
         Row(label, [benchmark_figure(s, label, unit) for s in specs], unit, f"Benchmarks ({unit})")

@@ -27,12 +27,16 @@ def add_output_flag(parser: argparse.ArgumentParser, default: Format = Format.TA
     )
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Columns padded to their widest cell, like `kubectl get`; None shows as '-'."""
-    cells = [[cell_text(cell) for cell in row] for row in [list(headers), *rows]]
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int | None = None) -> str:
+    """Columns padded to their widest cell, like `kubectl get`; None shows as '-'; longer cells end in '…'."""
+    cells = [[shorten(cell_text(cell), max_width) for cell in row] for row in [list(headers), *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def shorten(text: str, max_width: int | None) -> str:
+    return text if max_width is None or len(text) <= max_width else text[: max_width - 1] + "…"
 
 
 def cell_text(value: object) -> str:
