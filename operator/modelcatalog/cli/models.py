@@ -46,9 +46,8 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def register_list(commands: Subparsers) -> None:
-    command = commands.add_parser(
-        "list", help="list models; repeat a filter to OR its values, combine filters to AND them"
-    )
+    text = "list models; repeat a filter to OR its values, combine filters to AND them"
+    command = commands.add_parser("list", help=text, description=text[0].upper() + text[1:] + ".")
     for flag, metavar, text in (
         ("--collection", "NAME", f"collection: {', '.join(Collection)}"),
         ("--publisher", "NAME", "publisher, e.g. Meta or 'Mistral AI' (any case)"),
