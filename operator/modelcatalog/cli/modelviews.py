@@ -57,7 +57,9 @@ def matches(entry: Entry, filters: Filters) -> bool:
 def deployment_option_names(spec: CatalogModelSpec) -> list[str]:
     options = spec.deployment_options
     return [
-        name for name, option in (("managed", options.managed_compute), ("serverless", options.serverless)) if option
+        name
+        for name, option in (("managed", options.managed_compute), ("serverless", options.serverless))
+        if option is not None
     ]
 
 
