@@ -15,6 +15,7 @@ from modelcatalog.render.network import (
     EGRESS,
     EGRESS_FQDN,
     MODEL_SERVER_INGRESS,
+    POLICY_NAMES,
     ROUTER_INGRESS,
     NetworkSettings,
     fqdn_rules_condition,
@@ -432,3 +433,11 @@ def test_every_network_policy_states_its_policy_types() -> None:
         for policy in render_network_policies(NS, network, CILIUM, None if network is None else "net"):
             if policy["kind"] == "NetworkPolicy":
                 assert policy["spec"]["policyTypes"] in (["Ingress"], ["Egress"])
+
+
+def test_every_rendered_name_is_one_the_controller_knows_to_prune() -> None:
+    seen: set[str] = set()
+    for network in [*SETTINGS_UNDER_TEST, spec(**APPROVED)]:
+        for settings in (SETTINGS, CILIUM):
+            seen.update(render(network, settings))
+    assert seen == set(POLICY_NAMES)

@@ -43,6 +43,8 @@ MODEL_SERVER_INGRESS = "modelcatalog-model-server-ingress"
 ROUTER_INGRESS = "modelcatalog-router-ingress"
 EGRESS = "modelcatalog-egress"
 EGRESS_FQDN = "modelcatalog-egress-fqdn"
+# Every name the renderer may produce: whatever of these a render leaves out is to be pruned.
+POLICY_NAMES = (MODEL_SERVER_INGRESS, ROUTER_INGRESS, EGRESS, EGRESS_FQDN)
 
 CILIUM_POLICY_API = "cilium.io/v2"
 FQDN_RULES_ENFORCED = "FQDNRulesEnforced"
@@ -157,7 +159,7 @@ def _component(component: str) -> dict[str, Any]:
 
 
 def _own_pods(component: str) -> dict[str, Any]:
-    """Pods of this namespace that the operator created for `component` (a peer, so both labels count)."""
+    """The operator's `component` pods of this namespace: a pod merely labelled as a router is not one."""
     return {"matchLabels": {labels.COMPONENT: component, labels.MANAGED_BY: labels.MANAGER}}
 
 
