@@ -59,6 +59,27 @@ class Sourced(KubeModel):
     )
 
 
+class Lifecycle(KubeModel):
+    """Where the model is in its life; dates are YYYY-MM-DD."""
+
+    model_config = KubeModel.model_config | {
+        "json_schema_extra": validations(
+            cel("self.stage != 'Deprecated' || has(self.deprecationDate)",
+                "lifecycle.deprecationDate is required when stage is Deprecated", reason="FieldValueRequired"),
+            cel("self.stage != 'Retired' || has(self.retirementDate)",
+                "lifecycle.retirementDate is required when stage is Retired", reason="FieldValueRequired"),
+        )
+    }  # fmt: skip
+    stage: LifecycleStage = Field(default=LifecycleStage.GENERALLY_AVAILABLE, description="Lifecycle stage.")
+    preview_date: str | None = Field(default=None, pattern=DATE, description="Preview since.")
+    generally_available_date: str | None = Field(default=None, pattern=DATE, description="GA since.")
+    legacy_date: str | None = Field(default=None, pattern=DATE, description="Legacy since.")
+    deprecation_date: str | None = Field(default=None, pattern=DATE, description="No new deployments from.")
+    retirement_date: str | None = Field(default=None, pattern=DATE, description="Deployments stop serving on.")
+    replacement: str | None = Field(default=None, description="CatalogModel to move to.")
+    source: str | None = Field(default=None, pattern=URL, description="Where the dates were announced.")
+
+
 class Weights(KubeModel):
     """Where the weights come from, pinned, and their size."""
 
@@ -108,6 +129,10 @@ class ServerlessOption(KubeModel):
     """The model is offered as a shared, pay-per-token API (a ServerlessEndpoint)."""
 
     regions: list[str] = Field(default_factory=list, description="Regions that offer the model.")
+    regions_source: str | None = Field(default=None, pattern=URL, description="Where the regions are listed.")
+    lifecycle: Lifecycle | None = Field(
+        default=None, description="Lifecycle of the serverless offer when it differs from the model's."
+    )
     pricing: Pricing | None = Field(default=None, description="Token prices; empty where no public source exists.")
     default_rate_limits: RateLimits | None = Field(default=None, description="Limits an endpoint gets by default.")
     terms_required: bool = Field(
@@ -118,27 +143,6 @@ class ServerlessOption(KubeModel):
 class DeploymentOptions(KubeModel):
     managed_compute: ManagedComputeOption | None = Field(default=None, description="Dedicated GPU replicas.")
     serverless: ServerlessOption | None = Field(default=None, description="Shared pay-per-token API.")
-
-
-class Lifecycle(KubeModel):
-    """Where the model is in its life; dates are YYYY-MM-DD."""
-
-    model_config = KubeModel.model_config | {
-        "json_schema_extra": validations(
-            cel("self.stage != 'Deprecated' || has(self.deprecationDate)",
-                "lifecycle.deprecationDate is required when stage is Deprecated", reason="FieldValueRequired"),
-            cel("self.stage != 'Retired' || has(self.retirementDate)",
-                "lifecycle.retirementDate is required when stage is Retired", reason="FieldValueRequired"),
-        )
-    }  # fmt: skip
-    stage: LifecycleStage = Field(default=LifecycleStage.GENERALLY_AVAILABLE, description="Lifecycle stage.")
-    preview_date: str | None = Field(default=None, pattern=DATE, description="Preview since.")
-    generally_available_date: str | None = Field(default=None, pattern=DATE, description="GA since.")
-    legacy_date: str | None = Field(default=None, pattern=DATE, description="Legacy since.")
-    deprecation_date: str | None = Field(default=None, pattern=DATE, description="No new deployments from.")
-    retirement_date: str | None = Field(default=None, pattern=DATE, description="Deployments stop serving on.")
-    replacement: str | None = Field(default=None, description="CatalogModel to move to.")
-    source: str | None = Field(default=None, pattern=URL, description="Where the dates were announced.")
 
 
 class BenchmarkKind(StrEnum):

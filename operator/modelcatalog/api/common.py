@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -82,3 +82,12 @@ class LabelSelector(KubeModel):
     match_expressions: list[LabelSelectorRequirement] = Field(
         default_factory=list, description="Set-based requirements that must all match."
     )
+
+
+def describe(error: ValidationError, prefix: str = "spec") -> str:
+    """Every problem of a validation error, each naming its field: `spec.autoscale.maxReplicas: ...`."""
+    problems = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in (prefix, *item["loc"]))
+        problems.append(f"{path}: {item['msg']}")
+    return "; ".join(problems)
