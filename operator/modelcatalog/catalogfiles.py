@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from modelcatalog import API_VERSION, labels
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, min_gpu_memory_gib
+from modelcatalog.api.common import describe
 
 CATALOG_DIR = Path(__file__).resolve().parents[2] / "catalog"
 SPEC_MODELS: dict[str, type[CatalogModelSpec] | type[InstanceTypeSpec]] = {
@@ -56,10 +57,7 @@ def parse_spec(manifest: dict[str, Any], where: str = "") -> CatalogModelSpec | 
     try:
         return SPEC_MODELS[kind].model_validate(manifest.get("spec", {}))
     except ValidationError as error:
-        problems = "; ".join(
-            f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        raise CatalogError(f"{where + ': ' if where else ''}{kind} {name}: {problems}") from error
+        raise CatalogError(f"{where + ': ' if where else ''}{kind} {name}: {describe(error)}") from error
 
 
 def models(manifests: list[dict[str, Any]]) -> list[Entry]:

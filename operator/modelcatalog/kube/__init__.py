@@ -1,0 +1,1 @@
+"""The operator's cluster client: async, server-side apply with one field manager."""

@@ -1,0 +1,177 @@
+"""An asyncio Kubernetes client on aiohttp: get, list, server-side apply, status patches, delete, events."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kubernetes
+
+from modelcatalog.conditions import now
+from modelcatalog.kube.resources import ResourceInfo, resource
+
+FIELD_MANAGER = "modelcatalog"
+IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+TOKEN_REFRESH_SECONDS = 60
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class KubeClient:
+    def __init__(self, server: str, ssl_context: ssl.SSLContext | bool, token: str | None, token_file: Path | None):
+        self.server = server.rstrip("/")
+        self._ssl = ssl_context
+        self._token = token
+        self._token_file = token_file
+        self._token_read_at = 0.0
+        self._session: aiohttp.ClientSession | None = None
+        self.requests = 0  # writes and reads made, for the benchmarks
+        self.writes = 0
+
+    @classmethod
+    def from_config(cls, kubeconfig: str | None = None) -> KubeClient:
+        """From a kubeconfig (path, KUBECONFIG, ~/.kube/config) or, inside a pod, the ServiceAccount."""
+        config = kubernetes.client.Configuration()
+        token_file = None
+        if kubeconfig is None and IN_CLUSTER_TOKEN.exists():
+            kubernetes.config.load_incluster_config(client_configuration=config)
+            token_file = IN_CLUSTER_TOKEN
+        else:
+            kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=config)
+        context: ssl.SSLContext | bool = False
+        if config.verify_ssl:
+            context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+            if config.cert_file:
+                context.load_cert_chain(config.cert_file, config.key_file)
+        token = config.api_key.get("authorization")
+        return cls(config.host, context, token, token_file)
+
+    def _headers(self) -> dict[str, str]:
+        if self._token_file and time.monotonic() - self._token_read_at > TOKEN_REFRESH_SECONDS:
+            self._token = f"Bearer {self._token_file.read_text().strip()}"
+            self._token_read_at = time.monotonic()
+        return {"Authorization": self._token} if self._token else {}
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None, content_type: str = ""
+    ) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+                timeout=aiohttp.ClientTimeout(total=60),
+            )
+        headers = self._headers()
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+            data = json.dumps(body)
+        self.requests += 1
+        if method != "GET":
+            self.writes += 1
+        async with self._session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
+            payload = await r.json(content_type=None) if r.content_length != 0 else None
+            if r.status >= 400:
+                payload = payload if isinstance(payload, dict) else {}
+                raise ApiError(r.status, payload.get("reason", r.reason or ""), payload.get("message", ""))
+            return payload
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self._request("GET", resource(api_version, kind).path(namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self._request("GET", resource(api_version, kind).path(namespace), params=params)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply with our one field manager, taking over fields others changed (drift)."""
+        info = resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        path = info.path(meta.get("namespace"), meta["name"])
+        params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        result: dict[str, Any] = await self._request(
+            "PATCH", path, manifest, params, content_type="application/apply-patch+yaml"
+        )
+        return result
+
+    async def merge_patch(
+        self,
+        info: ResourceInfo,
+        name: str,
+        namespace: str | None,
+        patch: dict[str, Any],
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        path = info.path(namespace, name, subresource)
+        result: dict[str, Any] = await self._request("PATCH", path, patch, content_type="application/merge-patch+json")
+        return result
+
+    async def patch_status(
+        self, info: ResourceInfo, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.merge_patch(info, name, namespace, {"status": status}, "status")
+
+    async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        try:
+            await self._request("DELETE", resource(api_version, kind).path(namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        info = resource(manifest["apiVersion"], manifest["kind"])
+        result: dict[str, Any] = await self._request("POST", info.path(meta.get("namespace")), manifest)
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def event_manifest(involved: dict[str, Any], kind: str, reason: str, message: str, warning: bool) -> dict[str, Any]:
+    """A core/v1 Event about one of our objects (what `kubectl describe` shows)."""
+    meta = involved["metadata"]
+    stamp = now()
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace") or "default"},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": kind,
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
+        "type": "Warning" if warning else "Normal",
+        "reason": reason,
+        "message": message[:1024],
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+    }

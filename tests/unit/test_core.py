@@ -1,0 +1,96 @@
+"""The operator core: keys, the apply-skip check, the work queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from modelcatalog.kube.sync import contains
+from modelcatalog.render.keys import Keys
+
+
+def test_generated_keys_are_long_random_and_distinct() -> None:
+    keys = Keys.generate()
+    assert len(keys.primary) >= 40 and len(keys.secondary) >= 40
+    assert keys.primary != keys.secondary
+    assert Keys.generate().primary != keys.primary
+
+
+def test_keys_never_show_in_repr() -> None:
+    keys = Keys("primary-secret-value", "secondary-secret-value")
+    assert "secret-value" not in repr(keys)
+
+
+def test_rotation_replaces_one_key_and_keeps_the_other() -> None:
+    keys = Keys("p", "s")
+    rotated = keys.rotated("secondary")
+    assert rotated.primary == "p" and rotated.secondary != "s"
+    with pytest.raises(ValueError, match="key slot must be one of primary, secondary"):
+        keys.rotated("tertiary")
+
+
+def test_keys_are_read_back_from_their_secret_and_both_match() -> None:
+    data = {
+        slot: base64.b64encode(value.encode()).decode() for slot, value in {"primary": "a", "secondary": "b"}.items()
+    }
+    keys = Keys.from_secret({"data": data})
+    assert keys is not None
+    assert keys.matches("a") and keys.matches("b") and not keys.matches("c")
+    assert Keys.from_secret({"data": {"primary": data["primary"]}}) is None
+    assert Keys.from_secret(None) is None
+
+
+def test_contains_ignores_server_defaults_but_not_changed_values() -> None:
+    live = {"spec": {"replicas": 2, "progressDeadlineSeconds": 600, "template": {"spec": {"containers": [
+        {"name": "a", "image": "x", "terminationMessagePath": "/dev/termination-log"}]}}}}  # fmt: skip
+    assert contains(
+        live, {"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}}
+    )
+    assert not contains(live, {"spec": {"replicas": 3}})
+    assert not contains(live, {"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}}})
+    assert not contains(live, {"metadata": {"labels": {"a": "b"}}})
+
+
+async def test_queue_coalesces_requests_and_reruns_when_asked_during_a_run() -> None:
+    from modelcatalog.controllers.queue import WorkQueue
+
+    runs: list[str] = []
+    gate = asyncio.Event()
+
+    async def work(key: object) -> None:
+        runs.append(str(key))
+        await gate.wait()
+
+    queue = WorkQueue("test", work)
+    queue.request("a")
+    queue.request("a")  # coalesced with the queued one
+    await asyncio.sleep(0)
+    queue.request("a")  # arrives during the run: one more run afterwards
+    queue.request("a")
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert runs == ["a", "a"]
+    assert queue.idle
+
+
+async def test_queue_retries_failures_with_backoff() -> None:
+    from modelcatalog.controllers.queue import WorkQueue
+
+    attempts = 0
+
+    async def flaky(key: object) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise RuntimeError("API server unavailable")
+
+    queue = WorkQueue("test", flaky, first_backoff=0.01)
+    queue.request("a")
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if attempts >= 3 and queue.idle:
+            break
+    assert attempts == 3
