@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modelcatalog.cli import catalog, cluster, models
+from modelcatalog.cli import catalog, cluster, models, operator
 from modelcatalog.cli.errors import CliError, ExitCode
 
-COMMAND_GROUPS = (cluster, models, catalog)
+COMMAND_GROUPS = (cluster, models, catalog, operator)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,45 @@
+"""`modelcatalog operator run`: the kopf operator, cluster-wide (also `kopf run -m modelcatalog.controllers -A`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+
+from modelcatalog.cli.errors import ExitCode
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = groups.add_parser("operator", help="run the operator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="reconcile every namespace until stopped")
+    run_parser.add_argument("--kubeconfig", help="kubeconfig to use (default: in-cluster, then KUBECONFIG)")
+    run_parser.add_argument("--standalone", action="store_true", help="no peering (only one replica may run)")
+    run_parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="liveness endpoint URL")
+    run_parser.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port (0: off)")
+    run_parser.add_argument("--verbose", action="store_true", help="debug logging")
+    run_parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+        os.environ["MODELCATALOG_KUBECONFIG"] = args.kubeconfig
+    os.environ["MODELCATALOG_METRICS_PORT"] = str(args.metrics_port)
+    if args.standalone:
+        os.environ["MODELCATALOG_STANDALONE"] = "1"
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    import modelcatalog.controllers  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        clusterwide=True,
+        standalone=args.standalone,
+        liveness_endpoint=args.liveness or None,
+        priority=secrets.randbelow(1_000_000),  # peers never tie: exactly one replica acts
+    )
+    return ExitCode.OK

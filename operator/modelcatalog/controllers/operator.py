@@ -1,0 +1,48 @@
+"""Operator-wide settings and the shared runtime (client, settings, work queues) kept in kopf's memo."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from modelcatalog import GROUP
+from modelcatalog.kube.client import KubeClient
+from modelcatalog.settings import Settings
+
+METRICS_PORT = int(os.environ.get("MODELCATALOG_METRICS_PORT", "0"))  # 0: no metrics server
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.level = logging.WARNING  # kopf's own events only for problems; ours are explicit
+    settings.batching.worker_limit = 64
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    settings.peering.name = os.environ.get("MODELCATALOG_PEERING", "modelcatalog")
+    settings.peering.mandatory = os.environ.get("MODELCATALOG_STANDALONE") != "1"
+    settings.peering.standalone = os.environ.get("MODELCATALOG_STANDALONE") == "1"
+    memo.settings = Settings.from_env()
+    memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
+    memo.queues = {}
+    memo.indexes = {}
+    if METRICS_PORT:
+        start_http_server(METRICS_PORT)
+    logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    for queue in memo.queues.values():
+        await queue.close()
+    await memo.client.close()

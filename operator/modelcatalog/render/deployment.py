@@ -1,0 +1,308 @@
+"""ModelDeployment -> model server Deployment, Service, keys Secret, PodDisruptionBudget, autoscaler."""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from modelcatalog import labels
+from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage, Runtime
+from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
+from modelcatalog.render.common import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner, metadata
+from modelcatalog.render.keys import Keys
+from modelcatalog.settings import Settings
+
+KIND = "ModelDeployment"
+GPU = "nvidia.com/gpu"
+CACHE_DIR = "/models"
+SHM_SIZE = "16Gi"
+
+
+def endpoint_of(name: str, spec: ModelDeploymentSpec) -> str:
+    return spec.endpoint_name or name
+
+
+def keys_secret_name(endpoint: str) -> str:
+    return f"{endpoint}-keys"
+
+
+def pod_selector(name: str) -> dict[str, str]:
+    return {labels.DEPLOYMENT: name, labels.COMPONENT: labels.MODEL_SERVER}
+
+
+def selector_string(name: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in pod_selector(name).items())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a deployment cannot be placed: the condition it sets and a message saying what to do."""
+
+    condition: str
+    reason: str
+    message: str
+
+
+def model_problems(model_name: str, model: CatalogModelSpec) -> list[Problem]:
+    if model.deployment_options.managed_compute is None:
+        return [Problem("ModelResolved", "NotOfferedForManagedCompute",
+                        f"CatalogModel {model_name} is not offered on managed compute; "
+                        "deploy it with a ServerlessEndpoint instead")]  # fmt: skip
+    lifecycle = model.lifecycle
+    if lifecycle.stage == LifecycleStage.RETIRED:
+        instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
+        message = f"CatalogModel {model_name} was retired on {lifecycle.retirement_date}{instead}"
+        return [Problem("ModelResolved", "ModelRetired", message)]
+    return []
+
+
+def instance_type_problems(
+    model_name: str, model: CatalogModelSpec, type_name: str, instance_type: InstanceTypeSpec, fitting: list[str]
+) -> list[Problem]:
+    """What makes this instance type unfit for the model; `fitting` names the types that would do."""
+    managed = model.deployment_options.managed_compute
+    assert managed is not None
+    alternatives = f"; instance types that fit: {', '.join(fitting)}" if fitting else ""
+    if managed.allowed_instance_types and type_name not in managed.allowed_instance_types:
+        allowed = ", ".join(managed.allowed_instance_types)
+        return [Problem("InstanceTypeResolved", "InstanceTypeNotAllowed",
+                        f"CatalogModel {model_name} supports only the instance types {allowed}")]  # fmt: skip
+    if managed.runtime == Runtime.VLLM and instance_type.gpu is None:
+        message = f"InstanceType {type_name} has no GPU and {managed.runtime} needs one{alternatives}"
+        return [Problem("InstanceTypeResolved", "GPURequired", message)]
+    needed = managed.min_gpu_memory_gib or 0
+    if instance_type.gpu is not None and instance_type.gpu_memory_gib < needed:
+        return [Problem("InstanceTypeResolved", "InsufficientGPUMemory",
+                        f"InstanceType {type_name} has {instance_type.gpu_memory_gib} GiB of GPU memory;"
+                        f" CatalogModel {model_name} needs at least {needed} GiB{alternatives}")]  # fmt: skip
+    return []
+
+
+def fits(model: CatalogModelSpec, type_name: str, instance_type: InstanceTypeSpec) -> bool:
+    return not instance_type_problems("", model, type_name, instance_type, [])
+
+
+@dataclass(frozen=True)
+class DeploymentInputs:
+    namespace: str
+    owner: Owner
+    spec: ModelDeploymentSpec
+    model_name: str
+    model: CatalogModelSpec
+    instance_type: InstanceTypeSpec
+    settings: Settings
+    keys: Keys | None = None
+    key_owners: tuple[Owner, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.owner.name
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_of(self.name, self.spec)
+
+    @property
+    def runtime(self) -> str:
+        managed = self.model.deployment_options.managed_compute
+        assert managed is not None
+        return str(managed.runtime)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return labels.managed(KIND, self.name) | {
+            labels.ENDPOINT: self.endpoint,
+            labels.MODEL: self.model_name,
+        }
+
+    def meta(self, name: str | None = None) -> dict[str, Any]:
+        return metadata(name or self.name, self.namespace, self.labels, [self.owner.reference()])
+
+
+def render(inputs: DeploymentInputs) -> list[dict[str, Any]]:
+    """Every object the deployment needs, in the order they should be applied."""
+    objects = []
+    if inputs.spec.auth_mode == AuthMode.KEY and inputs.keys is not None:
+        objects.append(keys_secret(inputs))
+    objects += [deployment(inputs), service(inputs), disruption_budget(inputs)]
+    if inputs.spec.autoscale is not None:
+        objects.append(autoscaler(inputs))
+    return objects
+
+
+def keys_secret(inputs: DeploymentInputs) -> dict[str, Any]:
+    """One Secret per endpoint, owned by every key-mode deployment of it (GC'd with the last one)."""
+    assert inputs.keys is not None
+    owners = inputs.key_owners or (inputs.owner,)
+    encoded = {slot: base64.b64encode(value.encode()).decode() for slot, value in inputs.keys.string_data().items()}
+    secret_labels = labels.managed("Endpoint", inputs.endpoint) | {labels.ENDPOINT: inputs.endpoint}
+    owner_refs = [o.reference(controller=False) for o in sorted(owners, key=lambda o: o.name)]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(keys_secret_name(inputs.endpoint), inputs.namespace, secret_labels, owner_refs),
+        "type": "Opaque",
+        "data": encoded,
+    }
+
+
+def deployment(inputs: DeploymentInputs) -> dict[str, Any]:
+    spec = inputs.spec
+    pod_labels = inputs.labels | pod_selector(inputs.name)
+    body: dict[str, Any] = {
+        "selector": {"matchLabels": pod_selector(inputs.name)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "progressDeadlineSeconds": spec.probes.startup_timeout_seconds + 300,
+        "revisionHistoryLimit": 3,
+        "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec(inputs)},
+    }
+    if spec.autoscale is None:
+        body["replicas"] = spec.instance_count  # with autoscale the HPA alone owns the replica count
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": inputs.meta(), "spec": body}
+
+
+def pod_spec(inputs: DeploymentInputs) -> dict[str, Any]:
+    instance_type = inputs.instance_type
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": dict(RESTRICTED_POD),
+        "terminationGracePeriodSeconds": inputs.spec.request_settings.request_timeout_seconds + 15,
+        "containers": [server_container(inputs)],
+        "volumes": [
+            {"name": "model-cache", "emptyDir": {"sizeLimit": inputs.settings.model_cache_size}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if instance_type.node_selector:
+        spec["nodeSelector"] = dict(instance_type.node_selector)
+    if instance_type.tolerations:
+        spec["tolerations"] = [t.to_wire() for t in instance_type.tolerations]
+    return spec
+
+
+def server_container(inputs: DeploymentInputs) -> dict[str, Any]:
+    port = inputs.settings.model_server_port
+    return {
+        "name": "model-server",
+        "image": inputs.settings.images[inputs.runtime],
+        "args": server_args(inputs),
+        "env": [
+            {"name": "HF_HOME", "value": f"{CACHE_DIR}/hf"},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "resources": resources(inputs.instance_type),
+        "securityContext": dict(RESTRICTED_CONTAINER),
+        "volumeMounts": [
+            {"name": "model-cache", "mountPath": CACHE_DIR},
+            {"name": "shm", "mountPath": "/dev/shm"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        **probes(inputs),
+    }
+
+
+def server_args(inputs: DeploymentInputs) -> list[str]:
+    weights = inputs.model.weights
+    assert weights is not None
+    concurrency = str(inputs.spec.request_settings.max_concurrent_requests_per_instance)
+    port = str(inputs.settings.model_server_port)
+    if inputs.runtime == Runtime.TEXT_EMBEDDINGS_INFERENCE:
+        return ["--model-id", weights.repository, "--revision", weights.revision, "--port", port,
+                "--max-concurrent-requests", concurrency, "--huggingface-hub-cache", f"{CACHE_DIR}/hf"]  # fmt: skip
+    gpus = inputs.instance_type.gpu.count if inputs.instance_type.gpu else 1
+    args = [
+        "--model", weights.repository, "--revision", weights.revision,
+        "--served-model-name", inputs.model_name,
+        "--tensor-parallel-size", str(gpus),
+        "--dtype", str(weights.dtype) if str(weights.dtype) in {"float16", "bfloat16", "float32"} else "auto",
+        "--max-num-seqs", concurrency,
+        "--download-dir", CACHE_DIR,
+        "--port", port,
+    ]  # fmt: skip
+    if inputs.model.context_window:
+        args += ["--max-model-len", str(inputs.model.context_window)]
+    return args
+
+
+def resources(instance_type: InstanceTypeSpec) -> dict[str, Any]:
+    amounts = {"cpu": instance_type.cpu, "memory": instance_type.memory}
+    if instance_type.gpu is not None:
+        amounts[GPU] = str(instance_type.gpu.count)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def probes(inputs: DeploymentInputs) -> dict[str, Any]:
+    settings = inputs.spec.probes
+
+    def http(period: int, timeout: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": period,
+            "timeoutSeconds": timeout,
+            "failureThreshold": failures,
+        }
+
+    startup_period = 10
+    return {
+        "startupProbe": http(startup_period, 5, math.ceil(settings.startup_timeout_seconds / startup_period)),
+        "readinessProbe": http(settings.readiness.period_seconds, settings.readiness.timeout_seconds,
+                               settings.readiness.failure_threshold),
+        "livenessProbe": http(settings.liveness.period_seconds, settings.liveness.timeout_seconds,
+                              settings.liveness.failure_threshold),
+    }  # fmt: skip
+
+
+def service(inputs: DeploymentInputs) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": inputs.meta(),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": pod_selector(inputs.name),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def disruption_budget(inputs: DeploymentInputs) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": inputs.meta(),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": pod_selector(inputs.name)}},
+    }
+
+
+def autoscaler(inputs: DeploymentInputs) -> dict[str, Any]:
+    autoscale = inputs.spec.autoscale
+    assert autoscale is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": inputs.meta(),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": inputs.name},
+            "minReplicas": autoscale.min_replicas,
+            "maxReplicas": autoscale.max_replicas,
+            "metrics": [{
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {
+                    "type": "Utilization", "averageUtilization": autoscale.target_cpu_utilization_percent}},
+            }],
+        },
+    }  # fmt: skip
+
+
+def endpoint_weight_problem(endpoint: str, weights: dict[str, int]) -> str | None:
+    """The endpoint's deployments must send 0 % (parked) or exactly 100 % of its traffic."""
+    total = sum(weights.values())
+    if total in (0, 100):
+        return None
+    shares = ", ".join(f"{name}={weight}" for name, weight in sorted(weights.items()))
+    return f"traffic of endpoint {endpoint} adds up to {total}, not 100 ({shares}): adjust trafficPercent"
