@@ -18,6 +18,7 @@ import yaml
 
 from modelcatalog.localcluster import LocalCluster, node_manifests
 from modelcatalog.localcluster.cluster import find_tools
+from tests.conftest import REPO
 from tests.integration.kube import Kube
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,15 @@ def kube() -> Iterator[Kube]:
         yield Kube(cluster.kubeconfig, str(tools / "kubectl"))
     finally:
         cluster.down()
+
+
+@pytest.fixture(scope="session")
+def installed(kube: Kube) -> Kube:
+    """The CRDs and the default catalog, installed once per session, as a user would with kubectl."""
+    kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    kube.kubectl("apply", "--server-side", "-f", str(REPO / "catalog"), "--recursive")
+    return kube
 
 
 @pytest.fixture
