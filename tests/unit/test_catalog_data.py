@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 import yaml
 
 from modelcatalog import catalogfiles, labels
-from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, min_gpu_memory_gib
+from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Lifecycle, min_gpu_memory_gib
 from modelcatalog.api.common import DNS_LABEL
 from modelcatalog.cli import catalog as catalog_cli
 from modelcatalog.cli.main import main
@@ -59,6 +61,9 @@ SEED_TABLE = {name: (name in MANAGED_COLUMN, name in SERVERLESS_COLUMN) for name
 # Tasks a text-embeddings-inference server answers; everything else on managed compute is served by vLLM.
 TEI_TASKS = {"embeddings", "text-classification", "rerank"}
 
+# Azure's retirement schedule for Foundry Models: it covers serverless API offers only, not managed compute.
+SERVERLESS_RETIREMENT_PAGE = "https://learn.microsoft.com/en-us/azure/ai-foundry/concepts/model-lifecycle-retirement"
+
 
 @pytest.fixture(scope="module")
 def manifests() -> list[dict[str, Any]]:
@@ -81,6 +86,14 @@ def by_display_name(entries: list[catalogfiles.Entry]) -> dict[str, catalogfiles
         assert entry.spec.display_name not in found, f"display name {entry.spec.display_name!r} is used twice"
         found[entry.spec.display_name] = entry
     return found
+
+
+def lifecycles(entry: catalogfiles.Entry) -> Iterator[tuple[str, Lifecycle]]:
+    """The model's lifecycle and, where it has its own, the serverless offer's, each with the field it sits in."""
+    yield f"{entry.name}: lifecycle", entry.spec.lifecycle
+    serverless = entry.spec.deployment_options.serverless
+    if serverless is not None and serverless.lifecycle is not None:
+        yield f"{entry.name}: deploymentOptions.serverless.lifecycle", serverless.lifecycle
 
 
 def test_every_manifest_loads_and_names_are_unique_dns_labels(manifests: list[dict[str, Any]]) -> None:
@@ -149,27 +162,63 @@ def test_every_outside_figure_carries_its_source(entries: list[catalogfiles.Entr
         pricing = serverless.pricing if serverless else None
         if pricing and (pricing.input_per_1m_tokens or pricing.output_per_1m_tokens):
             assert pricing.source, f"{entry.name}: a price without pricing.source"
-        life = spec.lifecycle
-        stated = (life.preview_date, life.generally_available_date, life.legacy_date, life.deprecation_date)
-        if any((*stated, life.retirement_date, life.replacement)):
-            assert life.source, f"{entry.name}: lifecycle dates without lifecycle.source"
+        if serverless is not None and serverless.regions:
+            assert serverless.regions_source, f"{entry.name}: serverless.regions without serverless.regionsSource"
+        for where, life in lifecycles(entry):
+            stated = (life.preview_date, life.generally_available_date, life.legacy_date, life.deprecation_date)
+            if any((*stated, life.retirement_date, life.replacement)):
+                assert life.source, f"{where}: dates without a source"
         for benchmark in spec.benchmarks:
             assert benchmark.source.startswith("https://"), f"{entry.name}: benchmark {benchmark.name} has no source"
 
 
 def test_lifecycle_stages_have_their_dates_in_order(entries: list[catalogfiles.Entry]) -> None:
     names = {entry.name for entry in entries}
+    today = datetime.date.today().isoformat()
     for entry in entries:
+        for where, life in lifecycles(entry):
+            # What the CRD's CEL rules enforce at admission, checked here without a cluster.
+            if life.stage == "Deprecated":
+                assert life.deprecation_date, f"{where}: Deprecated without deprecationDate"
+            if life.stage == "Retired":
+                assert life.retirement_date, f"{where}: Retired without retirementDate"
+                assert life.retirement_date <= today, f"{where}: Retired before its retirementDate"
+            dates = [d for d in (life.legacy_date, life.deprecation_date, life.retirement_date) if d]
+            assert dates == sorted(dates), f"{where}: legacy <= deprecation <= retirement expected, got {dates}"
+            if life.replacement:
+                assert life.replacement in names, f"{where}: replacement {life.replacement} is not in the catalog"
+
+
+def test_serverless_retirement_dates_do_not_retire_managed_compute(entries: list[catalogfiles.Entry]) -> None:
+    # Azure's retirement page is about serverless offers; the open weights stay deployable on managed compute.
+    # So a model that offers managed compute is past GA at model level only on a source about the model itself.
+    for entry in entries:
+        if entry.spec.deployment_options.managed_compute is None:
+            continue
         life = entry.spec.lifecycle
-        # What the CRD's CEL rules enforce at admission, checked here without a cluster.
-        if life.stage == "Deprecated":
-            assert life.deprecation_date, entry.name
-        if life.stage == "Retired":
-            assert life.retirement_date, entry.name
-        dates = [d for d in (life.legacy_date, life.deprecation_date, life.retirement_date) if d]
-        assert dates == sorted(dates), f"{entry.name}: legacy <= deprecation <= retirement expected, got {dates}"
-        if life.replacement:
-            assert life.replacement in names, f"{entry.name}: replacement {life.replacement} is not in the catalog"
+        if life.stage in ("Legacy", "Deprecated", "Retired"):
+            assert life.source and life.source != SERVERLESS_RETIREMENT_PAGE, (
+                f"{entry.name}: offers managed compute but is {life.stage} at model level on "
+                f"{life.source or 'no source'}; serverless dates go in deploymentOptions.serverless.lifecycle"
+            )
+
+
+def test_serverless_lifecycle_is_given_only_where_it_differs_from_the_model(
+    entries: list[catalogfiles.Entry],
+) -> None:
+    for entry in entries:
+        options = entry.spec.deployment_options
+        life = options.serverless.lifecycle if options.serverless else None
+        if life is None:
+            continue
+        where = f"{entry.name}: deploymentOptions.serverless.lifecycle"
+        # A serverless-only model's lifecycle is its serverless offer's: one place, not two.
+        assert options.managed_compute is not None, f"{where}: serverless is the only offer, use spec.lifecycle"
+        assert life != entry.spec.lifecycle, f"{where}: repeats spec.lifecycle"
+        if life.stage in ("Deprecated", "Retired"):
+            assert life.deprecation_date, f"{where}: {life.stage} without deprecationDate"
+            assert life.stage != "Retired" or life.retirement_date, f"{where}: Retired without retirementDate"
+            assert life.source, f"{where}: {life.stage} without a source"
 
 
 def test_managed_compute_models_have_weights_and_a_fitting_runtime(entries: list[catalogfiles.Entry]) -> None:
