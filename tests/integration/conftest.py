@@ -20,6 +20,7 @@ from modelcatalog.localcluster import LocalCluster, node_manifests
 from modelcatalog.localcluster.cluster import find_tools
 from tests.conftest import REPO
 from tests.integration.kube import Kube
+from tests.integration.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +56,21 @@ def installed(kube: Kube) -> Kube:
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     kube.kubectl("apply", "--server-side", "-f", str(REPO / "catalog"), "--recursive")
     return kube
+
+
+@pytest.fixture(scope="session")
+def operator(installed: Kube) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(installed.kubeconfig, REPO / ".work" / "test-logs")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def restricted_namespace(kube: Kube, namespace: str) -> str:
+    """A namespace that admits only pods meeting the `restricted` Pod Security Standard."""
+    kube.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    return namespace
 
 
 @pytest.fixture

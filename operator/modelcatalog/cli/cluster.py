@@ -33,6 +33,10 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    LocalCluster(args.name).down()
+    from modelcatalog.cli.demo import stop_operator
+
+    cluster = LocalCluster(args.name)
+    stop_operator(cluster)
+    cluster.down()
     print(f"cluster {args.name!r} is down")
     return ExitCode.OK

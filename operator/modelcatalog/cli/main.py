@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modelcatalog.cli import catalog, cluster, models, operator
+from modelcatalog.cli import catalog, cluster, demo, models, operator
 from modelcatalog.cli.errors import CliError, ExitCode
 
-COMMAND_GROUPS = (cluster, models, catalog, operator)
+COMMAND_GROUPS = (cluster, models, catalog, operator, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.peering.standalone = os.environ.get("MODELCATALOG_STANDALONE") == "1"
     memo.settings = Settings.from_env()
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
+    if not settings.peering.standalone:
+        # The peering object must exist before replicas can see each other; create it if missing.
+        await memo.client.apply({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                                 "metadata": {"name": settings.peering.name}})  # fmt: skip
     memo.queues = {}
     memo.indexes = {}
     if METRICS_PORT:

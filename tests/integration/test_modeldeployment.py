@@ -1,0 +1,245 @@
+"""ModelDeployments reconciled by the real operator on the real control plane with simulated GPU pools."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.kube import Kube, wait_for
+from tests.integration.operator_process import OperatorProcess
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+A100_1X = "standard-nc24ads-a100-v4"  # the local cluster has two 1-GPU A100 nodes
+H100_8X = "standard-nd96isr-h100-v5"  # one 8-GPU H100 node
+A100_8X = "standard-nd96amsr-a100-v4"  # no node pool at all
+MODEL = "meta-llama-3-8b-instruct"
+
+
+def apply_md(kube: Kube, namespace: str, name: str, **spec: Any) -> None:
+    manifest = {
+        "apiVersion": "modelcatalog.io/v1alpha1", "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"model": MODEL, "instanceType": A100_1X} | spec,
+    }  # fmt: skip
+    kube.kubectl("apply", "--server-side", "--field-manager=test-user", "-f", "-", stdin=yaml.safe_dump(manifest))
+
+
+def md_status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    status: dict[str, Any] = kube.get_json("modeldeployment", name, "-n", namespace).get("status") or {}
+    return status
+
+
+def condition(kube: Kube, namespace: str, name: str, kind: str) -> dict[str, Any]:
+    conditions = md_status(kube, namespace, name).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def wait_condition(
+    kube: Kube, namespace: str, name: str, kind: str, reason: str, timeout: float = 60
+) -> dict[str, Any]:
+    return wait_for(lambda: (c := condition(kube, namespace, name, kind)).get("reason") == reason and c,
+                    timeout, f"{kind} reason {reason} on {name}")  # fmt: skip
+
+
+def wait_ready(kube: Kube, namespace: str, name: str, timeout: str = "90s") -> None:
+    kube.kubectl("wait", "--for=condition=Ready", f"modeldeployment/{name}", "-n", namespace, f"--timeout={timeout}")
+
+
+def keys(kube: Kube, namespace: str, secret: str) -> dict[str, str]:
+    data = kube.get_json("secret", secret, "-n", namespace)["data"]
+    return {slot: base64.b64decode(value).decode() for slot, value in data.items()}
+
+
+def test_becomes_ready_when_its_pods_run_under_the_restricted_standard(kube: Kube, restricted_namespace: str) -> None:
+    ns = restricted_namespace
+    apply_md(kube, ns, "chat")
+    wait_ready(kube, ns, "chat")
+    status = md_status(kube, ns, "chat")
+    assert status["phase"] == "Ready"
+    assert status["readyReplicas"] == 1
+    assert status["observedGeneration"] == kube.get_json("modeldeployment", "chat", "-n", ns)["metadata"]["generation"]
+    assert status["endpoint"] == {"name": "chat", "url": f"http://chat.{ns}.svc.cluster.local/v1", "service": "chat",
+                                  "keysSecret": "chat-keys"}  # fmt: skip
+    pod = kube.get_json("pods", "-n", ns, "-l", "modelcatalog.io/deployment=chat")["items"][0]
+    node = kube.get_json("node", pod["spec"]["nodeName"])
+    assert node["metadata"]["labels"]["modelcatalog.io/node-pool"] == "a100-1x"
+    assert set(keys(kube, ns, "chat-keys")) == {"primary", "secondary"}
+    for kind in ("service/chat", "poddisruptionbudget/chat"):
+        kube.kubectl("get", kind, "-n", ns)
+    assert any(e["reason"] == "Ready" for e in kube.events(ns, "chat")), "a Ready event for kubectl describe"
+    assert keys(kube, ns, "chat-keys")["primary"] not in json.dumps(status), "keys never appear in status"
+
+
+def test_stays_pending_when_no_node_pool_exists_for_the_instance_type(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "big", instanceType=A100_8X, model="meta-llama-3-70b-instruct")
+    capacity = wait_condition(kube, namespace, "big", "CapacityAvailable", "NoNodePool")
+    assert "node.kubernetes.io/instance-type=Standard_ND96amsr_A100_v4" in capacity["message"]
+    assert md_status(kube, namespace, "big")["phase"] == "Pending"
+    assert condition(kube, namespace, "big", "Ready")["status"] == "False"
+
+
+def test_a_full_pool_leaves_the_extra_replica_pending_with_the_schedulers_reason(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "wide", instanceType=H100_8X, instanceCount=2)
+    capacity = wait_condition(kube, namespace, "wide", "CapacityAvailable", "InsufficientCapacity")
+    assert "1 replica(s) cannot be scheduled" in capacity["message"]
+    assert "Insufficient nvidia.com/gpu" in capacity["message"]
+    wait_for(lambda: md_status(kube, namespace, "wide").get("phase") == "Degraded", 60, "phase Degraded (1 of 2)")
+
+
+def test_the_gpu_quota_refusal_is_reported(kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "no-gpus"}, "spec": {"hard": {"requests.nvidia.com/gpu": "0"}}}
+    )
+    apply_md(kube, namespace, "chat")
+    capacity = wait_condition(kube, namespace, "chat", "CapacityAvailable", "QuotaExceeded", timeout=90)
+    assert "exceeded quota: no-gpus" in capacity["message"]
+    assert md_status(kube, namespace, "chat")["phase"] == "Pending"
+
+
+def test_an_unknown_model_fails_until_the_catalog_has_it(kube: Kube, namespace: str) -> None:
+    name = f"custom-{namespace}"[:60]
+    apply_md(kube, namespace, "chat", model=name)
+    ready = wait_condition(kube, namespace, "chat", "ModelResolved", "UnknownModel")
+    assert f"CatalogModel {name} does not exist" in ready["message"]
+    assert md_status(kube, namespace, "chat")["phase"] == "Failed"
+    model = kube.get_json("catalogmodel", MODEL)
+    model["metadata"] = {"name": name}
+    kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(model))
+    try:
+        wait_ready(kube, namespace, "chat")
+    finally:
+        kube.kubectl("delete", "catalogmodel", name, check=False)
+
+
+def test_too_small_an_instance_type_names_the_ones_that_fit(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "big", model="meta-llama-3-70b-instruct", instanceType="standard-nc4as-t4-v3")
+    problem = wait_condition(kube, namespace, "big", "InstanceTypeResolved", "InsufficientGPUMemory")
+    assert "InstanceType standard-nc4as-t4-v3 has 16 GiB of GPU memory" in problem["message"]
+    assert H100_8X in problem["message"]
+    assert kube.kubectl("get", "deployment", "big", "-n", namespace, check=False).returncode != 0, "nothing deployed"
+
+
+def test_scales_up_and_down_including_through_the_scale_subresource(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "chat")
+    wait_ready(kube, namespace, "chat")
+    apply_md(kube, namespace, "chat", instanceCount=2)
+    wait_for(lambda: md_status(kube, namespace, "chat").get("readyReplicas") == 2, 60, "2 ready replicas")
+    kube.kubectl("scale", "modeldeployment/chat", "-n", namespace, "--replicas=1")
+    wait_for(lambda: kube.get_json("deployment", "chat", "-n", namespace)["spec"]["replicas"] == 1, 30,
+             "the Deployment to follow kubectl scale")  # fmt: skip
+
+
+def test_autoscale_hands_the_replica_count_to_an_autoscaler(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "chat", instanceCount=1, autoscale={"minReplicas": 1, "maxReplicas": 2})
+    hpa = wait_for(lambda: kube.kubectl("get", "hpa", "chat", "-n", namespace, "-o", "json", check=False).stdout, 30,
+                   "the HorizontalPodAutoscaler")  # fmt: skip
+    spec = json.loads(hpa)["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 2)
+    managed = kube.get_json("deployment", "chat", "-n", namespace, "--show-managed-fields")["metadata"]["managedFields"]
+    ours = [f for f in managed if f["manager"] == "modelcatalog"]
+    assert ours and all("f:replicas" not in json.dumps(f["fieldsV1"].get("f:spec", {})) for f in ours)
+    apply_md(kube, namespace, "chat", instanceCount=1)  # autoscale removed: the HPA is pruned
+    wait_for(lambda: kube.kubectl("get", "hpa", "chat", "-n", namespace, check=False).returncode != 0, 30,
+             "the autoscaler to be pruned")  # fmt: skip
+
+
+def test_blue_green_weights_are_checked_on_every_deployment_of_the_endpoint(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "blue", endpointName="chat", trafficPercent=90)
+    apply_md(kube, namespace, "green", endpointName="chat", trafficPercent=10)
+    wait_ready(kube, namespace, "blue")
+    wait_ready(kube, namespace, "green")
+    secret = kube.get_json("secret", "chat-keys", "-n", namespace)
+    assert sorted(o["name"] for o in secret["metadata"]["ownerReferences"]) == ["blue", "green"]
+    apply_md(kube, namespace, "green", endpointName="chat", trafficPercent=20)
+    for name in ("blue", "green"):
+        ready = wait_condition(kube, namespace, name, "Ready", "InvalidTrafficSplit")
+        assert "adds up to 110, not 100 (blue=90, green=20)" in ready["message"]
+    apply_md(kube, namespace, "blue", endpointName="chat", trafficPercent=80)
+    wait_ready(kube, namespace, "blue")
+    wait_ready(kube, namespace, "green")
+
+
+def test_drift_is_restored_in_seconds(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "chat")
+    wait_ready(kube, namespace, "chat")
+    old_uid = kube.get_json("deployment", "chat", "-n", namespace)["metadata"]["uid"]
+    kube.kubectl("delete", "deployment", "chat", "-n", namespace)
+
+    def deployment_uid() -> str:
+        jsonpath = "jsonpath={.metadata.uid}"
+        return kube.kubectl("get", "deployment", "chat", "-n", namespace, "-o", jsonpath, check=False).stdout
+
+    wait_for(lambda: deployment_uid() not in ("", old_uid), 20, "the Deployment to be recreated")
+    kube.kubectl("patch", "service", "chat", "-n", namespace, "--type=merge", "-p", '{"spec":{"selector":{"app":"x"}}}')
+    wait_for(lambda: kube.get_json("service", "chat", "-n", namespace)["spec"]["selector"].get("app") is None, 20,
+             "the Service selector to be restored")  # fmt: skip
+    kube.kubectl("delete", "secret", "chat-keys", "-n", namespace)
+    wait_for(lambda: kube.kubectl("get", "secret", "chat-keys", "-n", namespace, check=False).returncode == 0, 20,
+             "the keys Secret to be recreated")  # fmt: skip
+    assert set(keys(kube, namespace, "chat-keys")) == {"primary", "secondary"}
+
+
+def test_rotating_one_key_keeps_the_other(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "chat")
+    wait_ready(kube, namespace, "chat")
+    before = keys(kube, namespace, "chat-keys")
+    kube.kubectl("annotate", "modeldeployment", "chat", "-n", namespace, "modelcatalog.io/rotate-key=secondary")
+    after = wait_for(lambda: (k := keys(kube, namespace, "chat-keys"))["secondary"] != before["secondary"] and k, 20,
+                     "the secondary key to change")  # fmt: skip
+    assert after["primary"] == before["primary"]
+    annotations = kube.get_json("modeldeployment", "chat", "-n", namespace)["metadata"].get("annotations", {})
+    assert "modelcatalog.io/rotate-key" not in annotations
+    assert any(e["reason"] == "KeyRotated" for e in kube.events(namespace, "chat"))
+    log = (kube.kubeconfig.parent / "test-logs").glob("operator-*.log")
+    assert not any(after["secondary"] in p.read_text(errors="replace") for p in log), "a key reached the log"
+
+
+def test_deleting_leaves_nothing_behind(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "chat")
+    wait_ready(kube, namespace, "chat")
+    kube.kubectl("delete", "modeldeployment", "chat", "-n", namespace)
+    selector = "app.kubernetes.io/managed-by=modelcatalog"
+    wait_for(lambda: not kube.get_json("deployments,services,secrets,poddisruptionbudgets,pods", "-n", namespace,
+                                       "-l", selector)["items"], 60, "every child to be garbage-collected")  # fmt: skip
+
+
+def test_instance_type_changes_roll_out(kube: Kube, namespace: str) -> None:
+    instance_type = kube.get_json("instancetype", A100_1X)
+    name = f"it-{namespace}"[:60]
+    instance_type["metadata"] = {"name": name}
+    kube.kubectl("create", "-f", "-", stdin=yaml.safe_dump(instance_type))
+    try:
+        apply_md(kube, namespace, "chat", instanceType=name)
+        wait_ready(kube, namespace, "chat")
+        kube.kubectl("patch", "instancetype", name, "--type=merge", "-p", '{"spec":{"cpu":"12"}}')
+
+        def cpu() -> str:
+            pod = kube.get_json("deployment", "chat", "-n", namespace)["spec"]["template"]["spec"]
+            return str(pod["containers"][0]["resources"]["limits"]["cpu"])
+
+        wait_for(lambda: cpu() == "12", 30, "the new CPU size to reach the Deployment")
+    finally:
+        kube.kubectl("delete", "instancetype", name, check=False)
+
+
+def test_a_restart_converges_without_duplicates_and_without_writes(
+    kube: Kube, namespace: str, operator: OperatorProcess
+) -> None:
+    operator.kill()
+    apply_md(kube, namespace, "chat")  # created while no operator runs
+    apply_md(kube, namespace, "other", instanceCount=0)
+    operator.start()
+    wait_ready(kube, namespace, "chat")
+    wait_ready(kube, namespace, "other")
+    deployments = kube.get_json("deployments", "-n", namespace)["items"]
+    assert sorted(d["metadata"]["name"] for d in deployments) == ["chat", "other"]
+    operator.restart()
+    status_before = md_status(kube, namespace, "chat")
+    wait_for(lambda: operator.metric("modelcatalog_reconciles_total") >= 2, 30, "the restarted operator to reconcile")
+    assert operator.metric("modelcatalog_child_writes_total") == 0, "a restart with nothing changed wrote children"
+    assert md_status(kube, namespace, "chat") == status_before
