@@ -21,6 +21,7 @@ from tests.unit.fake_apiserver import closed_port_url, fake_apiserver, write_kub
 API = "/apis/modelcatalog.io/v1alpha1"
 SOURCE = "https://example.com/source"
 RETIREMENT = (date.today() + timedelta(days=30)).isoformat()
+SERVERLESS_RETIRED = (date.today() - timedelta(days=12)).isoformat()
 
 
 def catalog_model(name: str, **spec: Any) -> dict[str, Any]:
@@ -74,7 +75,12 @@ MANIFESTS = [
         weights={"repository": "microsoft/Phi-3-mini-4k-instruct", "parametersBillions": 3.8},
         deploymentOptions={
             "managedCompute": {"runtime": "vllm", "allowedInstanceTypes": ["t4-1", "a100-1"]},
-            "serverless": {"regions": ["eastus"], "pricing": {"inputPer1MTokens": "0.13", "outputPer1MTokens": "0.52"}},
+            "serverless": {
+                "regions": ["eastus"],
+                "regionsSource": SOURCE,
+                "pricing": {"inputPer1MTokens": "0.13", "outputPer1MTokens": "0.52"},
+                "lifecycle": {"stage": "Retired", "retirementDate": SERVERLESS_RETIRED},
+            },
         },
         benchmarks=[benchmark("accuracy", 70.9, "mmlu")],
     ),
@@ -251,6 +257,17 @@ def test_show_limits_fitting_types_to_the_allowed_ones(capsys: pytest.CaptureFix
     assert "no public price" not in out
 
 
+def test_show_gives_the_serverless_offer_its_own_lifecycle_and_regions_source(
+    capsys: pytest.CaptureFixture[str], catalog_dir: Path
+) -> None:
+    _, out, _ = run(capsys, "models", "show", "phi-3-mini", "--catalog-dir", catalog_dir)
+    model_lifecycle = next(line for line in out.splitlines() if line.startswith("Lifecycle:"))
+    serverless = section(out, "  Serverless API:")
+    assert model_lifecycle.split()[1] == "GenerallyAvailable"
+    assert f"Regions:              eastus (source: {SOURCE})" in serverless[0]
+    assert f"Lifecycle:            Retired; retired 12 days ago ({SERVERLESS_RETIRED})" in serverless[1]
+
+
 def test_show_of_a_serverless_only_model_has_no_instance_types_and_no_terms(
     capsys: pytest.CaptureFixture[str], catalog_dir: Path
 ) -> None:
@@ -286,7 +303,12 @@ def test_show_json_and_yaml_carry_the_spec_and_derived_facts(
     card = json.loads(as_json)
     assert yaml.safe_load(as_yaml) == card
     assert card["spec"]["weights"]["revision"] == "abc123"
-    assert card["derived"] == {"minGpuMemoryGiB": 18, "fittingInstanceTypes": ["a10-2", "a100-1"], "retiresInDays": 30}
+    assert card["derived"] == {
+        "minGpuMemoryGiB": 18,
+        "fittingInstanceTypes": ["a10-2", "a100-1"],
+        "retiresInDays": 30,
+        "serverlessRetiresInDays": 30,  # no lifecycle of its own: the model's
+    }
 
 
 def compare_table(out: str) -> dict[str, list[str]]:
@@ -309,6 +331,8 @@ def test_compare_puts_models_in_columns_and_attributes_prices_and_benchmarks_in_
     assert table["accuracy (mmlu) (%)"] == ["68.4", "70.9"]
     assert table["coherence (score)"] == ["4.2", "-"]
     assert table["days until retirement"] == ["30", "-"]
+    assert table["serverless lifecycle"] == ["Deprecated", "Retired"]
+    assert table["days until serverless retirement"] == ["30", "-12"]
 
 
 def test_compare_shortens_long_cells_but_json_keeps_every_value(

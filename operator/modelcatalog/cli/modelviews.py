@@ -247,7 +247,7 @@ def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date) -> Card:
         description=spec.description,
         facts=facts,
         managed=managed_facts(spec),
-        serverless=serverless_facts(spec.deployment_options.serverless),
+        serverless=serverless_facts(spec.deployment_options.serverless, today),
         benchmarks=[[benchmark_label(b), b.kind, benchmark_value(b), b.source] for b in spec.benchmarks],
         instance_types=[instance_type_row(name, types[name]) for name in fitting],
         data={
@@ -256,9 +256,18 @@ def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date) -> Card:
                 "minGpuMemoryGiB": needed,
                 "fittingInstanceTypes": fitting,
                 "retiresInDays": retirement,
+                "serverlessRetiresInDays": days_until(serverless_retirement(spec), today),
             },
         },
     )
+
+
+def serverless_retirement(spec: CatalogModelSpec) -> str | None:
+    """The serverless offer's own retirement date, else the model's; None without a serverless offer."""
+    serverless = spec.deployment_options.serverless
+    if serverless is None:
+        return None
+    return (serverless.lifecycle or spec.lifecycle).retirement_date
 
 
 def managed_facts(spec: CatalogModelSpec) -> list[tuple[str, object]] | None:
@@ -271,11 +280,16 @@ def managed_facts(spec: CatalogModelSpec) -> list[tuple[str, object]] | None:
     ]
 
 
-def serverless_facts(serverless: ServerlessOption | None) -> list[tuple[str, object]] | None:
+def serverless_facts(serverless: ServerlessOption | None, today: date) -> list[tuple[str, object]] | None:
     if serverless is None:
         return None
+    regions = ", ".join(serverless.regions) or None
+    if regions and serverless.regions_source:
+        regions += f" (source: {serverless.regions_source})"
+    lifecycle = [("Lifecycle", lifecycle_summary(serverless.lifecycle, today))] if serverless.lifecycle else []
     return [
-        ("Regions", serverless.regions),
+        ("Regions", regions),
+        *lifecycle,
         ("Price", price_text(serverless) or "no public price"),
         ("Default rate limits", rate_limits_text(serverless)),
         ("Publisher terms", "must be accepted" if serverless.terms_required else "not required"),
@@ -342,6 +356,8 @@ def compare(entries: Sequence[Entry], today: date) -> Comparison:
         Row("price output", [price(s, "output") for s in specs], price_unit, prices),
         row("lifecycle", lambda s: str(s.lifecycle.stage)),
         row("days until retirement", lambda s: days_until(s.lifecycle.retirement_date, today)),
+        row("serverless lifecycle", serverless_stage),
+        row("days until serverless retirement", lambda s: days_until(serverless_retirement(s), today)),
     ]  # fmt: skip
     rows += [
         Row(label, [benchmark_figure(s, label, unit) for s in specs], unit, f"Benchmarks ({unit})")
@@ -358,6 +374,13 @@ def comparison_rows(comparison: Comparison) -> list[list[object]]:
 def serverless_regions(spec: CatalogModelSpec) -> list[str] | None:
     serverless = spec.deployment_options.serverless
     return serverless.regions if serverless else None
+
+
+def serverless_stage(spec: CatalogModelSpec) -> str | None:
+    serverless = spec.deployment_options.serverless
+    if serverless is None:
+        return None
+    return str((serverless.lifecycle or spec.lifecycle).stage)
 
 
 def price(spec: CatalogModelSpec, direction: str) -> float | None:
