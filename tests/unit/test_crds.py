@@ -22,7 +22,15 @@ def test_no_refs_and_every_property_has_a_type_and_description() -> None:
         if isinstance(node, dict):
             assert "$ref" not in node, where
             assert "anyOf" not in node, f"{where}: structural schemas need one type"
+            assert not isinstance(node.get("exclusiveMinimum", False), int | float) or isinstance(
+                node.get("exclusiveMinimum"), bool
+            ), f"{where}: OpenAPI v3.0 wants a boolean exclusiveMinimum"
+            for rule in node.get("x-kubernetes-validations", []):
+                assert rule.get("fieldPath", ".").startswith("."), f"{where}: fieldPath must be a JSONPath"
             for name, prop in node.get("properties", {}).items():
+                if where.endswith("openAPIV3Schema") and name == "metadata":
+                    assert prop == {"type": "object"}, "the API server allows nothing more on metadata"
+                    continue
                 assert "type" in prop, f"{where}.{name} has no type"
                 assert prop.get("description"), f"{where}.{name} has no description (kubectl explain shows it)"
             for key, value in node.items():

@@ -18,7 +18,7 @@ def cel(rule: str, message: str, field_path: str | None = None, reason: str | No
     """One `x-kubernetes-validations` entry: a CEL rule with the message a user sees when it fails."""
     entry: dict[str, Any] = {"rule": rule, "message": message}
     if field_path:
-        entry["fieldPath"] = field_path
+        entry["fieldPath"] = f".{field_path}"  # a JSONPath relative to the object the rule is on
     if reason:
         entry["reason"] = reason
     return entry

@@ -18,14 +18,17 @@ DROPPED_KEYS = {"title", "$defs"}
 
 
 class _KubeSchema(GenerateJsonSchema):
-    """Gives fields with a default factory a default the API server applies ({} for objects)."""
+    """Gives fields with a default factory the default the API server applies: the whole defaulted object,
+    since the API server checks a default against the CEL rules without filling nested defaults first."""
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> dict[str, Any]:
         if "default_factory" not in schema:
             return super().default_schema(schema)
         value = schema["default_factory"]()  # type: ignore[call-arg]
         json_schema = self.generate_inner(schema["schema"])
-        json_schema["default"] = {} if isinstance(value, BaseModel) else value
+        json_schema["default"] = (
+            value.model_dump(by_alias=True, exclude_none=True, mode="json") if isinstance(value, BaseModel) else value
+        )
         return json_schema
 
 
@@ -53,6 +56,9 @@ def _clean(node: Any, defs: dict[str, Any]) -> Any:
         node = {**target, **node}
     if node.get("default", ...) is None:
         del node["default"]
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(node.get(exclusive), int | float) and not isinstance(node[exclusive], bool):
+            node[bound], node[exclusive] = node[exclusive], True  # OpenAPI v3.0 spells it this way
     out = {k: _clean(v, defs) for k, v in node.items() if k not in DROPPED_KEYS}
     if "properties" in out:
         out["properties"] = {name: _clean(v, defs) for name, v in node["properties"].items()}
@@ -71,7 +77,7 @@ def crd(kind: Kind) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": f"{GROUP}/{VERSION}"},
             "kind": {"type": "string", "description": kind.kind},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            "metadata": {"type": "object"},  # the API server allows nothing more here
             "spec": spec_schema,
             "status": status_schema,
         },

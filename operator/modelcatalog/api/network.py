@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
 from modelcatalog.api.common import DNS_LABEL, KubeModel, LabelSelector, Status, cel, validations
 from modelcatalog.api.deployment import Toggle
 
+# Bounds keep the CEL rules within the API server's cost budget: 43 characters is the longest IPv6 CIDR.
+Cidr = Annotated[str, Field(max_length=43)]
+MAX_CIDRS = 64
 CIDRS = validations(cel("self.all(c, isCIDR(c))", "every entry must be a CIDR such as 203.0.113.0/24"))
 
 
@@ -26,7 +30,9 @@ class PrivateEndpoint(KubeModel):
     pod_selector: LabelSelector | None = Field(
         default=None, description="Pods allowed in (within the selected namespaces, or this one)."
     )
-    cidrs: list[str] = Field(default_factory=list, description="Address ranges allowed in.", json_schema_extra=CIDRS)
+    cidrs: list[Cidr] = Field(
+        default_factory=list, max_length=MAX_CIDRS, description="Address ranges allowed in.", json_schema_extra=CIDRS
+    )
 
 
 class IsolationMode(StrEnum):
@@ -52,7 +58,9 @@ class OutboundRule(KubeModel):
     }  # fmt: skip
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="Name of the rule.")
     type: RuleType = Field(description="CIDR or FQDN.")
-    destination: str = Field(min_length=1, description="A CIDR, or a host name (FQDN, may start with *.).")
+    destination: str = Field(
+        min_length=1, max_length=253, description="A CIDR, or a host name (FQDN, may start with *.)."
+    )
     ports: list[int] = Field(
         default_factory=list, description="Destination ports; empty means all.",
         json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": 65535}},
@@ -71,7 +79,7 @@ class Outbound(KubeModel):
         default=IsolationMode.DISABLED,
         description="Disabled: no outbound isolation; AllowInternetOutbound; AllowOnlyApprovedOutbound: rules only.",
     )
-    rules: list[OutboundRule] = Field(default_factory=list, description="Approved destinations.")
+    rules: list[OutboundRule] = Field(default_factory=list, max_length=128, description="Approved destinations.")
 
 
 class WorkspaceNetworkSpec(KubeModel):
@@ -91,12 +99,15 @@ class WorkspaceNetworkSpec(KubeModel):
         default=Toggle.ENABLED,
         description="Enabled: reachable from anywhere (or allowedIpRanges); Disabled: only from privateEndpoints.",
     )
-    allowed_ip_ranges: list[str] = Field(
+    allowed_ip_ranges: list[Cidr] = Field(
         default_factory=list,
+        max_length=MAX_CIDRS,
         description="When public access is Enabled, only these ranges may connect; empty means any.",
         json_schema_extra=CIDRS,
     )  # fmt: skip
-    private_endpoints: list[PrivateEndpoint] = Field(default_factory=list, description="Allowed in when Disabled.")
+    private_endpoints: list[PrivateEndpoint] = Field(
+        default_factory=list, max_length=32, description="Allowed in when Disabled."
+    )
     outbound: Outbound = Field(default_factory=Outbound, description="Outbound isolation mode and rules.")
 
 

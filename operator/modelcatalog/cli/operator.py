@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
+    if not args.verbose:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # not one line per handled event
     import modelcatalog.controllers  # noqa: F401  (registers the handlers)
 
     kopf.run(

@@ -32,7 +32,7 @@ def snapshot(body: kopf.Body) -> dict[str, Any]:
     return raw
 
 
-def owned_children(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
+async def owned_children(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
     owner = (namespace, labels.get(keys.OWNER_KIND), labels.get(keys.OWNER_NAME))
     return {owner: snapshot(body)}
 
@@ -42,30 +42,32 @@ for _group, _version, _plural in CHILD_RESOURCES:
 
 
 @kopf.index("", "v1", "pods", labels={keys.COMPONENT: keys.MODEL_SERVER})
-def model_server_pods(namespace: str | None, labels: kopf.Labels, name: str, status: kopf.Status, **_: Any) -> Any:
+async def model_server_pods(
+    namespace: str | None, labels: kopf.Labels, name: str, status: kopf.Status, **_: Any
+) -> Any:
     key = (namespace, labels.get(keys.DEPLOYMENT))
     return {key: {"metadata": {"name": name}, "status": {"phase": status.get("phase"),
                                                         "conditions": status.get("conditions", [])}}}  # fmt: skip
 
 
 @kopf.index("", "v1", "nodes")
-def nodes(labels: kopf.Labels, status: kopf.Status, **_: Any) -> Any:
+async def nodes(labels: kopf.Labels, status: kopf.Status, **_: Any) -> Any:
     allocatable = status.get("allocatable", {})
     return {None: {"labels": dict(labels), "gpus": int(allocatable.get("nvidia.com/gpu", 0) or 0)}}
 
 
 @kopf.index(GROUP, VERSION, "catalogmodels")
-def catalog_models(name: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> Any:
+async def catalog_models(name: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> Any:
     return {name: {"spec": dict(spec), "labels": dict(body.metadata.labels)}}
 
 
 @kopf.index(GROUP, VERSION, "instancetypes")
-def instance_types(name: str, spec: kopf.Spec, **_: Any) -> Any:
+async def instance_types(name: str, spec: kopf.Spec, **_: Any) -> Any:
     return {name: dict(spec)}
 
 
 @kopf.index(GROUP, VERSION, "modeldeployments")
-def model_deployments(namespace: str | None, name: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> Any:
+async def model_deployments(namespace: str | None, name: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> Any:
     """By object, and by what it refers to: its endpoint, model and instance type (to fan out changes)."""
     endpoint = spec.get("endpointName") or name
     ref = (namespace, name)
@@ -74,7 +76,18 @@ def model_deployments(namespace: str | None, name: str, spec: kopf.Spec, body: k
         ("endpoint", namespace, endpoint): ref,
         ("model", spec.get("model")): ref,
         ("instancetype", spec.get("instanceType")): ref,
+        ("namespace", namespace): name,
     }
+
+
+@kopf.index(GROUP, VERSION, "workspacenetworks")
+async def workspace_networks(namespace: str | None, body: kopf.Body, **_: Any) -> Any:
+    return {namespace: snapshot(body)}
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+async def workspace_policies(namespace: str | None, body: kopf.Body, **_: Any) -> Any:
+    return {namespace: snapshot(body)}
 
 
 def first(index: kopf.Index[Any, Any], key: Any) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Hashable
 from typing import Any
 
 import kopf
@@ -14,13 +12,13 @@ from modelcatalog import labels as keys
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage
 from modelcatalog.api.common import describe
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
-from modelcatalog.conditions import Cond, merge, same_status
+from modelcatalog.conditions import Cond
+from modelcatalog.controllers import common, workspacenetwork
 from modelcatalog.controllers.indexes import CHILD_RESOURCES, all_of, first
 from modelcatalog.controllers.queue import WorkQueue
 from modelcatalog.kube.client import KubeClient, event_manifest
 from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import sync
-from modelcatalog.metrics import CHILD_WRITES, RECONCILE_SECONDS, RECONCILES
 from modelcatalog.render import deployment as render
 from modelcatalog.render.common import Owner
 from modelcatalog.render.deployment_status import Observed, Pool, summarize
@@ -28,23 +26,13 @@ from modelcatalog.render.keys import SLOTS, Keys
 
 KIND = "ModelDeployment"
 INFO = resource(API_VERSION, KIND)
-logger = logging.getLogger(__name__)
 
 
 def queue(memo: kopf.Memo) -> WorkQueue:
-    if KIND not in memo.queues:
+    async def reconcile_key(memo: kopf.Memo, key: tuple[str, str]) -> None:
+        await reconcile(memo, *key)
 
-        async def work(key: Hashable) -> None:
-            assert isinstance(key, tuple)
-            await reconcile(memo, key[0], key[1])
-
-        memo.queues[KIND] = WorkQueue(KIND, work)
-    found: WorkQueue = memo.queues[KIND]
-    return found
-
-
-def remember(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
-    memo.indexes.update({k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)})
+    return common.queue(memo, KIND, reconcile_key)
 
 
 def request_endpoint(memo: kopf.Memo, namespace: str | None, endpoint: str) -> None:
@@ -56,20 +44,24 @@ def request_endpoint(memo: kopf.Memo, namespace: str | None, endpoint: str) -> N
 
 
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
-def on_model_deployment(namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any) -> None:
-    remember(memo, kwargs)
+async def on_model_deployment(
+    namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    common.remember(memo, kwargs)
     queue(memo).request((namespace, name))
     request_endpoint(memo, namespace, spec.get("endpointName") or name)  # siblings re-check the traffic split
+    if namespace:
+        workspacenetwork.queue(memo).request(namespace)  # the workspace's policies cover it
 
 
 @kopf.timer(GROUP, VERSION, "modeldeployments", interval=300, initial_delay=300)
-def resync(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    remember(memo, kwargs)
+async def resync(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    common.remember(memo, kwargs)
     queue(memo).request((namespace, name))
 
 
-def on_child(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
-    remember(memo, kwargs)
+async def on_child(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    common.remember(memo, kwargs)
     owner = labels.get(keys.OWNER_NAME, "")
     if labels.get(keys.OWNER_KIND) == KIND:
         queue(memo).request((namespace, owner))
@@ -82,22 +74,22 @@ for _group, _version, _plural in CHILD_RESOURCES:
 
 
 @kopf.on.event("", "v1", "pods", labels={keys.COMPONENT: keys.MODEL_SERVER})
-def on_pod(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
-    remember(memo, kwargs)
+async def on_pod(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    common.remember(memo, kwargs)
     if labels.get(keys.OWNER_KIND) == KIND:
         queue(memo).request((namespace, labels.get(keys.DEPLOYMENT)))
 
 
 @kopf.on.event(GROUP, VERSION, "catalogmodels")
-def on_catalog_model(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    remember(memo, kwargs)
+async def on_catalog_model(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    common.remember(memo, kwargs)
     for ref in all_of(memo.indexes["model_deployments"], ("model", name)):
         queue(memo).request(ref)
 
 
 @kopf.on.event(GROUP, VERSION, "instancetypes")
-def on_instance_type(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    remember(memo, kwargs)
+async def on_instance_type(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    common.remember(memo, kwargs)
     for ref in all_of(memo.indexes["model_deployments"], ("instancetype", name)):
         queue(memo).request(ref)
 
@@ -109,21 +101,11 @@ async def reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
     body = first(memo.indexes["model_deployments"], ("object", namespace, name))
     if body is None or body["metadata"].get("deletionTimestamp"):
         return  # gone or going: owner references let the garbage collector remove the children
-    with RECONCILE_SECONDS.labels(KIND).time():
-        try:
-            await _reconcile(memo, namespace, name, body)
-        except Exception:
-            RECONCILES.labels(KIND, "error").inc()
-            raise
-        RECONCILES.labels(KIND, "ok").inc()
-
-
-async def _reconcile(memo: kopf.Memo, namespace: str, name: str, body: dict[str, Any]) -> None:
     client: KubeClient = memo.client
     try:
         spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
-        await write_status(client, body, "Failed", [Cond("Ready", False, "InvalidSpec", describe(error))], {})
+        await common.write_status(client, INFO, body, "Failed", [Cond("Ready", False, "InvalidSpec", describe(error))])
         return
     context = Context(memo, namespace, name, body, spec)
     problems = context.problems()
@@ -132,11 +114,7 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str, body: dict[str,
     if not problems:
         inputs = context.inputs()
         live = context.live_children()
-        result = await sync(client, namespace, render.render(inputs), live)
-        for _, kind, _ in result.applied:
-            CHILD_WRITES.labels(kind, "apply").inc()
-        for _, kind, _ in result.deleted:
-            CHILD_WRITES.labels(kind, "delete").inc()
+        await sync(client, namespace, render.render(inputs), live)
         if context.rotation:
             await client.merge_patch(INFO, name, namespace, {"metadata": {"annotations": {keys.ROTATE_KEY: None}}})
             await client.create(
@@ -149,28 +127,7 @@ async def _reconcile(memo: kopf.Memo, namespace: str, name: str, body: dict[str,
         "readyReplicas": int((deployment.get("status") or {}).get("readyReplicas") or 0),
     }
     phase, conds = summarize(problems, traffic_problem, observed)
-    await write_status(client, body, phase, conds, extra)
-
-
-async def write_status(
-    client: KubeClient, body: dict[str, Any], phase: str, conds: list[Cond], extra: dict[str, Any]
-) -> None:
-    meta = body["metadata"]
-    current = body.get("status") or {}
-    generation = meta.get("generation")
-    status = {
-        "observedGeneration": generation,
-        "phase": phase,
-        **extra,
-        "conditions": merge(current.get("conditions", []), conds, generation),
-    }
-    if same_status(current, status):
-        return
-    await client.patch_status(INFO, meta["name"], meta["namespace"], status)
-    if current.get("phase") != phase:
-        ready = next(c for c in conds if c.type == "Ready")
-        message = ready.message or f"phase {phase}"
-        await client.create(event_manifest(body, KIND, phase, message, warning=phase in {"Failed", "Pending"}))
+    await common.write_status(client, INFO, body, phase, conds, extra)
 
 
 class Context:
@@ -324,4 +281,5 @@ class Context:
         }
         if self.spec.auth_mode == AuthMode.KEY:
             status["keysSecret"] = render.keys_secret_name(self.endpoint)
+        status["networkAccess"] = workspacenetwork.public_access(self.indexes, self.namespace)
         return status

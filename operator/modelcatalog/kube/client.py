@@ -79,15 +79,26 @@ class KubeClient:
         if method != "GET":
             self.writes += 1
         async with self._session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
-            payload = await r.json(content_type=None) if r.content_length != 0 else None
+            text = await r.text()
+            payload = json.loads(text) if text and r.content_type == "application/json" else None
             if r.status >= 400:
-                payload = payload if isinstance(payload, dict) else {}
-                raise ApiError(r.status, payload.get("reason", r.reason or ""), payload.get("message", ""))
+                detail = payload if isinstance(payload, dict) else {"message": text.strip()}
+                raise ApiError(r.status, detail.get("reason", r.reason or ""), detail.get("message", ""))
             return payload
 
     async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
             result: dict[str, Any] = await self._request("GET", resource(api_version, kind).path(namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
+    async def get_path(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """A raw GET (discovery, selectors); None when the path does not exist."""
+        try:
+            result: dict[str, Any] = await self._request("GET", path, params=params)
         except ApiError as error:
             if error.status == 404:
                 return None

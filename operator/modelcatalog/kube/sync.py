@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelcatalog.kube.client import KubeClient
+from modelcatalog.metrics import CHILD_WRITES
 
 ObjectKey = tuple[str, str, str]  # apiVersion, kind, name
 
@@ -53,10 +54,12 @@ async def sync(
         if key in current and contains(current[key], manifest):
             continue
         await client.apply(manifest)
+        CHILD_WRITES.labels(manifest["kind"], "apply").inc()
         result.applied.append(key)
     wanted = {key_of(m) for m in desired}
     for key in sorted(set(current) - wanted):
         api_version, kind, name = key
         if await client.delete(api_version, kind, name, namespace):
+            CHILD_WRITES.labels(kind, "delete").inc()
             result.deleted.append(key)
     return result
