@@ -22,9 +22,9 @@ def test_no_refs_and_every_property_has_a_type_and_description() -> None:
         if isinstance(node, dict):
             assert "$ref" not in node, where
             assert "anyOf" not in node, f"{where}: structural schemas need one type"
-            assert not isinstance(node.get("exclusiveMinimum", False), int | float) or isinstance(
-                node.get("exclusiveMinimum"), bool
-            ), f"{where}: OpenAPI v3.0 wants a boolean exclusiveMinimum"
+            for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+                value = node.get(bound)
+                assert value is None or isinstance(value, bool), f"{where}: OpenAPI v3.0 wants a boolean {bound}"
             for rule in node.get("x-kubernetes-validations", []):
                 assert rule.get("fieldPath", ".").startswith("."), f"{where}: fieldPath must be a JSONPath"
             for name, prop in node.get("properties", {}).items():
