@@ -105,7 +105,7 @@ def test_the_api_server_rejects_bad_objects_naming_the_field(
             {"name": "db", "type": "CIDR", "destination": "10.20.0.0/16", "ports": [5432]}]}),
         obj("ServerlessEndpoint", {"model": "cohere-command-r-plus-08-2024", "acceptTerms": True}),
     ],
-    ids=["md-minimal", "md-autoscale-token", "wsn-default", "wsn-private", "wsn-outbound"],
+    ids=["md-minimal", "md-autoscale-token", "wsn-default", "wsn-private", "wsn-outbound", "serverless"],
 )  # fmt: skip
 def test_the_api_server_accepts_good_objects(installed: Kube, namespace: str, manifest: dict[str, Any]) -> None:
     accepted, error = create(installed, namespace, manifest)
@@ -146,5 +146,5 @@ def test_kubectl_explain_shows_the_descriptions(installed: Kube) -> None:
     text = installed.kubectl("explain", "modeldeployment.spec").stdout
     assert "Dedicated GPU replicas of a catalog model" in text
     assert "instanceType" in text and "Name of the InstanceType each replica runs on." in text
-    text = installed.kubectl("explain", "workspacenetwork.spec.publicNetworkAccess").stdout
-    assert "only from privateEndpoints" in text
+    text = " ".join(installed.kubectl("explain", "workspacenetwork.spec.publicNetworkAccess").stdout.split())
+    assert "Disabled: only from privateEndpoints" in text

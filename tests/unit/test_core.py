@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from modelcatalog.kube.sync import contains
+from modelcatalog.kube.sync import contains, foreign_fields, removal_patch, stamped, up_to_date
 from modelcatalog.render.keys import Keys
 
 
@@ -94,3 +94,41 @@ async def test_queue_retries_failures_with_backoff() -> None:
         if attempts >= 3 and queue.idle:
             break
     assert attempts == 3
+
+
+def test_a_field_we_stopped_setting_makes_the_child_out_of_date() -> None:
+    before = stamped(
+        {
+            "apiVersion": "v1",
+            "kind": "X",
+            "metadata": {"name": "a"},
+            "spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [80]}]},
+        }
+    )
+    after = stamped(
+        {"apiVersion": "v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"ingress": [{"ports": [80]}]}}
+    )
+    assert contains(before, {**after, "metadata": {"name": "a"}}), "a plain subset check cannot see the removal"
+    assert not up_to_date(before, after)
+    assert up_to_date(before, stamped({**before, "metadata": {"name": "a"}}))
+
+
+def test_secret_data_stays_out_of_the_hash() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "k"}, "data": {"primary": "c2VjcmV0"}}
+    other = {**secret, "data": {"primary": "b3RoZXI="}}
+    assert stamped(secret)["metadata"]["annotations"] == stamped(other)["metadata"]["annotations"]
+
+
+def test_fields_others_added_to_the_spec_are_found_and_removed() -> None:
+    live = {"metadata": {"managedFields": [
+        {"manager": "modelcatalog", "operation": "Apply",
+         "fieldsV1": {"f:spec": {"f:selector": {"f:modelcatalog.io/deployment": {}}}}},
+        {"manager": "kubectl-patch", "operation": "Update",
+         "fieldsV1": {"f:spec": {"f:selector": {".": {}, "f:app": {}, "f:modelcatalog.io/deployment": {}}}}},
+        {"manager": "kubectl-rollout", "operation": "Update",
+         "fieldsV1": {"f:spec": {"f:template": {"f:metadata": {"f:annotations": {"f:restartedAt": {}}}}}}},
+        {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+         "fieldsV1": {"f:status": {"f:replicas": {}}}},
+    ]}}  # fmt: skip
+    assert foreign_fields(live) == [["spec", "selector", "app"], ["spec", "selector", "modelcatalog.io/deployment"]]
+    assert removal_patch([["spec", "selector", "app"]]) == {"spec": {"selector": {"app": None}}}

@@ -26,9 +26,12 @@ CHILD_RESOURCES = (
 
 
 def snapshot(body: kopf.Body) -> dict[str, Any]:
-    """A plain copy of an object without managedFields (large, and never compared)."""
+    """A plain copy of an object; of managedFields only what shows others' edits (not status updates)."""
     raw = dict(body)
     raw["metadata"] = {k: v for k, v in body.metadata.items() if k != "managedFields"}
+    edits = [e for e in body.metadata.get("managedFields") or [] if not e.get("subresource")]
+    if edits:
+        raw["metadata"]["managedFields"] = edits
     return raw
 
 

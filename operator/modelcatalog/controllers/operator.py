@@ -10,7 +10,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from modelcatalog import GROUP
-from modelcatalog.kube.client import KubeClient
+from modelcatalog.kube.client import IN_CLUSTER_TOKEN, KubeClient
 from modelcatalog.render.network import CILIUM_POLICY_API, NetworkSettings
 from modelcatalog.settings import Settings
 
@@ -33,6 +33,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.peering.name = os.environ.get("MODELCATALOG_PEERING", "modelcatalog")
     settings.peering.mandatory = os.environ.get("MODELCATALOG_STANDALONE") != "1"
     settings.peering.standalone = os.environ.get("MODELCATALOG_STANDALONE") == "1"
+    settings.peering.lifetime = 30  # a crashed peer stops counting after this
     memo.settings = Settings.from_env()
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
     if not settings.peering.standalone:
@@ -45,6 +46,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     if METRICS_PORT:
         start_http_server(METRICS_PORT)
     logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
+
+
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, the ServiceAccount; otherwise the kubeconfig named now (not when a library was imported)."""
+    if not os.environ.get("MODELCATALOG_KUBECONFIG") and IN_CLUSTER_TOKEN.exists():
+        return kopf.login_with_service_account(settings=settings, logger=logger)
+    return kopf.login_with_kubeconfig(settings=settings, logger=logger)
 
 
 @kopf.on.cleanup()
