@@ -18,9 +18,9 @@ import yaml
 
 from modelcatalog.localcluster import LocalCluster, node_manifests
 from modelcatalog.localcluster.cluster import find_tools
+from modelcatalog.localcluster.operator import OperatorProcess
 from tests.conftest import REPO
 from tests.integration.kube import Kube
-from tests.integration.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from modelcatalog.localcluster.operator import OperatorProcess
 from tests.integration.kube import Kube, wait_for
-from tests.integration.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.usefixtures("operator")
 

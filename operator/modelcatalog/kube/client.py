@@ -13,6 +13,7 @@ import kubernetes
 
 from modelcatalog.conditions import now
 from modelcatalog.kube.resources import ResourceInfo, resource
+from modelcatalog.metrics import API_WRITES
 
 FIELD_MANAGER = "modelcatalog"
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -35,8 +36,6 @@ class KubeClient:
         self._token_file = token_file
         self._token_read_at = 0.0
         self._session: aiohttp.ClientSession | None = None
-        self.requests = 0  # writes and reads made, for the benchmarks
-        self.writes = 0
 
     @classmethod
     def from_config(cls, kubeconfig: str | None = None) -> KubeClient:
@@ -75,9 +74,8 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(body)
-        self.requests += 1
         if method != "GET":
-            self.writes += 1
+            API_WRITES.labels(method).inc()
         async with self._session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
             text = await r.text()
             payload = json.loads(text) if text and r.content_type == "application/json" else None

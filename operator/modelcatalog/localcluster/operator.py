@@ -1,4 +1,4 @@
-"""The real operator as a separate process, as it runs in a cluster (here with the admin kubeconfig)."""
+"""The real operator as a separate process, for the tests and benchmarks (here with the admin kubeconfig)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import REPO
+from modelcatalog.localcluster.cluster import REPO_ROOT as REPO
 
 
 def free_port() -> int:
@@ -64,6 +64,11 @@ class OperatorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def kill(self) -> None:
         """Stop without a clean shutdown, as a node failure would."""

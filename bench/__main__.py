@@ -1,0 +1,272 @@
+"""`python -m bench [latency|burst|restart|network|all]`: figures for docs/performance.md.
+
+Every benchmark runs the real operator as its own process against a fresh local control plane.
+ModelDeployments are created with instanceCount 0, so what is measured is the operator (children
+applied, status written), not the scheduler or kwok placing pods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+
+from modelcatalog.kube.client import KubeClient
+from modelcatalog.localcluster import LocalCluster
+from modelcatalog.localcluster.cluster import REPO_ROOT
+from modelcatalog.localcluster.operator import OperatorProcess
+
+GROUP, VERSION = "modelcatalog.io", "v1alpha1"
+
+
+def md(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"model": "meta-llama-3-8b-instruct", "instanceType": "standard-nc24ads-a100-v4",
+                 "instanceCount": 0} | spec,
+    }  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def process_figures(pid: int) -> tuple[float, float]:
+    """Peak RSS (MiB) and CPU seconds (user + system) of a process so far."""
+    with open(f"/proc/{pid}/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return peak, (int(fields[11]) + int(fields[12])) / ticks
+
+
+class StatusWatch:
+    """Records when each ModelDeployment first reports a status for its generation (a watch, in a thread)."""
+
+    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+        self.seen: dict[tuple[str, str], float] = {}
+        self._custom = kubernetes.client.CustomObjectsApi(api)
+        self._watch = kubernetes.watch.Watch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        stream = self._watch.stream(self._custom.list_cluster_custom_object, GROUP, VERSION, "modeldeployments")
+        for event in stream:
+            obj = event["object"]
+            meta, status = obj["metadata"], obj.get("status") or {}
+            key = (meta["namespace"], meta["name"])
+            if status.get("observedGeneration") == meta.get("generation") and key not in self.seen:
+                self.seen[key] = time.monotonic()
+
+    def wait(self, keys: set[tuple[str, str]], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not keys <= set(self.seen):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(keys - set(self.seen))} objects have no status after {timeout:.0f} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+@contextmanager
+def testbed(name: str = "bench") -> Iterator[tuple[LocalCluster, OperatorProcess, kubernetes.client.ApiClient]]:
+    cluster = LocalCluster(name)
+    cluster.up()
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    cluster.kubectl("apply", "--server-side", "-R", "-f", str(REPO_ROOT / "catalog"))
+    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs")
+    operator.start()
+    try:
+        yield cluster, operator, kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    finally:
+        operator.stop()
+        cluster.down()
+
+
+async def create_all(kubeconfig: Path, manifests: list[dict[str, Any]], concurrency: int = 16) -> dict[Any, float]:
+    """Apply every manifest (as a user would, with our async client), returning when each was accepted."""
+    client = KubeClient.from_config(str(kubeconfig))
+    slots = asyncio.Semaphore(concurrency)
+    created: dict[Any, float] = {}
+
+    async def one(manifest: dict[str, Any]) -> None:
+        async with slots:
+            await client.apply(manifest)
+            created[(manifest["metadata"].get("namespace"), manifest["metadata"]["name"])] = time.monotonic()
+
+    try:
+        await asyncio.gather(*(one(m) for m in manifests))
+    finally:
+        await client.close()
+    return created
+
+
+def namespaces(cluster: LocalCluster, count: int) -> list[str]:
+    names = [f"bench-{i}" for i in range(count)]
+    cluster.kubectl("apply", "-f", "-", stdin="".join(
+        f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n" for n in names))  # fmt: skip
+    return names
+
+
+def settle(operator: OperatorProcess, quiet: float = 3.0, timeout: float = 600) -> float:
+    """Seconds until the operator's reconcile count stops moving for `quiet` seconds."""
+    started = time.monotonic()
+    last, last_change = -1.0, started
+    while time.monotonic() - started < timeout:
+        count = operator.metric("modelcatalog_reconciles_total")
+        if count != last:
+            last, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            return last_change - started
+        time.sleep(0.2)
+    raise TimeoutError("the operator did not settle")
+
+
+def latency(count: int) -> None:
+    with testbed() as (cluster, _, api):
+        [ns] = namespaces(cluster, 1)
+        watch = StatusWatch(api)
+        samples = []
+        for i in range(count):
+            created = asyncio.run(create_all(cluster.kubeconfig, [md(ns, f"md-{i}")]))
+            key = next(iter(created))
+            watch.wait({key}, 60)
+            samples.append(watch.seen[key] - created[key])
+        watch.stop()
+        ms = [s * 1000 for s in samples]
+        print(f"latency, create -> children applied and status written, {count} objects one at a time:")
+        print(f"  p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  p99 {percentile(ms, 99):.0f} ms"
+              f"  mean {statistics.mean(ms):.0f} ms")  # fmt: skip
+
+
+def burst_and_restart(count: int, spread: int) -> None:
+    with testbed() as (cluster, operator, api):
+        names = namespaces(cluster, spread)
+        manifests = [md(names[i % spread], f"md-{i}") for i in range(count)]
+        watch = StatusWatch(api)
+        rss0, cpu0 = process_figures(operator.pid)
+        started = time.monotonic()
+        asyncio.run(create_all(cluster.kubeconfig, manifests))
+        accepted = time.monotonic() - started
+        watch.wait({(m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests}, 900)
+        total = max(watch.seen.values()) - started
+        watch.stop()
+        settle(operator)
+        peak, cpu = process_figures(operator.pid)
+        print(f"burst, {count} ModelDeployments over {spread} namespaces:")
+        print(f"  all accepted by the API server in {accepted:.1f} s; all reconciled (status written) in {total:.1f} s"
+              f" ({count / total:.0f}/s)")  # fmt: skip
+        print(f"  operator peak RSS {peak:.0f} MiB (idle before: {rss0:.0f} MiB), CPU {cpu - cpu0:.1f} s")
+        writes_before = operator.metric("modelcatalog_api_writes_total")
+        print(f"  API writes during the burst: {writes_before:.0f} ({writes_before / count:.1f} per object)")
+
+        operator.restart()
+        started = time.monotonic()
+        seconds = settle(operator)
+        reconciles = operator.metric("modelcatalog_reconciles_total")
+        writes = operator.metric("modelcatalog_api_writes_total")
+        peak, cpu = process_figures(operator.pid)
+        print(f"restart with {count} existing ModelDeployments (nothing changed):")
+        print(f"  settled {seconds:.1f} s after the operator was healthy ({reconciles:.0f} reconciles);"
+              f" writes: {writes:.0f}; peak RSS {peak:.0f} MiB, CPU {cpu:.1f} s")  # fmt: skip
+
+
+def network(endpoint_counts: list[int], flips: int = 5) -> None:
+    with testbed() as (cluster, _, api):
+        core = kubernetes.client.NetworkingV1Api(api)
+        for count in endpoint_counts:
+            ns = f"bench-net-{count}"
+            cluster.kubectl("create", "namespace", ns)
+            watch = StatusWatch(api)
+            manifests = [md(ns, f"ep-{i}") for i in range(count)]
+            asyncio.run(create_all(cluster.kubeconfig, manifests))
+            watch.wait({(ns, m["metadata"]["name"]) for m in manifests}, 600)
+            watch.stop()
+            policy_times, status_times = [], []
+            for flip in range(flips):
+                disabled = flip % 2 == 0
+                policy_times.append(flip_once(cluster, core, ns, disabled))
+                status_times.append(endpoints_follow(cluster, ns, "Disabled" if disabled else "Enabled", count)
+                                    + policy_times[-1])  # fmt: skip
+            print(f"network flag flip, workspace with {count} endpoint(s), {flips} flips:")
+            print(f"  policies in force: median {statistics.median(policy_times) * 1000:.0f} ms,"
+                  f" max {max(policy_times) * 1000:.0f} ms")  # fmt: skip
+            median, worst = statistics.median(status_times) * 1000, max(status_times) * 1000
+            print(f"  every endpoint's status shows the new mode: median {median:.0f} ms, max {worst:.0f} ms")
+
+
+def flip_once(cluster: LocalCluster, core: Any, ns: str, disabled: bool) -> float:
+    spec = ('{"publicNetworkAccess":"Disabled","privateEndpoints":[{"name":"vpn","cidrs":["10.8.0.0/16"]}]}'
+            if disabled else '{"publicNetworkAccess":"Enabled","privateEndpoints":[]}')  # fmt: skip
+    metadata = f'{{"name":"ws","namespace":"{ns}"}}'
+    manifest = f'{{"apiVersion":"{GROUP}/{VERSION}","kind":"WorkspaceNetwork","metadata":{metadata},"spec":{spec}}}'
+    started = time.monotonic()
+    cluster.kubectl("apply", "--server-side", "-f", "-", stdin=manifest)
+
+    def enforced() -> bool:
+        try:
+            policy = core.read_namespaced_network_policy("modelcatalog-router-ingress", ns)
+        except kubernetes.client.ApiException:
+            return False
+        peers = [p for rule in policy.spec.ingress or [] for p in rule._from or []]
+        return bool(peers) == disabled
+
+    poll(enforced, 60)
+    return time.monotonic() - started
+
+
+def endpoints_follow(cluster: LocalCluster, ns: str, mode: str, count: int) -> float:
+    started = time.monotonic()
+    jsonpath = 'jsonpath={range .items[*]}{.status.endpoint.networkAccess}{"\\n"}{end}'
+
+    def all_follow() -> bool:
+        modes = cluster.kubectl("get", "modeldeployments", "-n", ns, "-o", jsonpath).split()
+        return len(modes) == count and set(modes) == {mode}
+
+    poll(all_follow, 120)
+    return time.monotonic() - started
+
+
+def poll(probe: Callable[[], bool], timeout: float, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(interval)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("which", nargs="?", default="all", choices=["all", "latency", "burst", "network"])
+    parser.add_argument("--latency-count", type=int, default=300)
+    parser.add_argument("--burst-count", type=int, default=1000)
+    parser.add_argument("--namespaces", type=int, default=50)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]} ({sys.executable})")
+    if args.which in ("all", "latency"):
+        latency(args.latency_count)
+    if args.which in ("all", "burst"):
+        burst_and_restart(args.burst_count, args.namespaces)
+    if args.which in ("all", "network"):
+        network([1, 200])
+
+
+if __name__ == "__main__":
+    main()
