@@ -65,13 +65,24 @@ class StatusWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        stream = self._watch.stream(self._custom.list_cluster_custom_object, GROUP, VERSION, "modeldeployments")
-        for event in stream:
-            obj = event["object"]
-            meta, status = obj["metadata"], obj.get("status") or {}
-            key = (meta["namespace"], meta["name"])
-            if status.get("observedGeneration") == meta.get("generation") and key not in self.seen:
-                self.seen[key] = time.monotonic()
+        self._stopped = False
+        while not self._stopped:  # a watch ends at the server's timeout, or on an error event: start again
+            try:
+                for event in self._watch.stream(
+                    self._custom.list_cluster_custom_object, GROUP, VERSION, "modeldeployments", timeout_seconds=300
+                ):
+                    self._record(event)
+            except Exception as error:
+                print(f"  (watch restarted: {error})", file=sys.stderr)
+
+    def _record(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "ERROR":
+            return
+        obj = event["object"]
+        meta, status = obj["metadata"], obj.get("status") or {}
+        key = (meta["namespace"], meta["name"])
+        if status.get("observedGeneration") == meta.get("generation") and key not in self.seen:
+            self.seen[key] = time.monotonic()
 
     def wait(self, keys: set[tuple[str, str]], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -81,6 +92,7 @@ class StatusWatch:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        self._stopped = True
         self._watch.stop()
 
 
