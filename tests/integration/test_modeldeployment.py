@@ -243,3 +243,14 @@ def test_a_restart_converges_without_duplicates_and_without_writes(
     wait_for(lambda: operator.metric("modelcatalog_reconciles_total") >= 2, 30, "the restarted operator to reconcile")
     assert operator.metric("modelcatalog_child_writes_total") == 0, "a restart with nothing changed wrote children"
     assert md_status(kube, namespace, "chat") == status_before
+
+
+def test_a_child_the_api_server_refuses_is_reported_and_retried(kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}
+    )
+    apply_md(kube, namespace, "chat")
+    ready = wait_condition(kube, namespace, "chat", "Ready", "ApplyFailed")
+    assert "exceeded quota: no-services" in ready["message"]
+    kube.core.delete_namespaced_resource_quota("no-services", namespace)
+    wait_ready(kube, namespace, "chat", timeout="120s")  # the retry with backoff succeeds once allowed

@@ -16,7 +16,7 @@ from modelcatalog.conditions import Cond
 from modelcatalog.controllers import common, workspacenetwork
 from modelcatalog.controllers.indexes import CHILD_RESOURCES, all_of, first
 from modelcatalog.controllers.queue import WorkQueue
-from modelcatalog.kube.client import KubeClient, event_manifest
+from modelcatalog.kube.client import ApiError, KubeClient, event_manifest
 from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import sync
 from modelcatalog.render import deployment as render
@@ -114,7 +114,13 @@ async def reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
     if not problems:
         inputs = context.inputs()
         live = context.live_children()
-        await sync(client, namespace, render.render(inputs), live)
+        try:
+            await sync(client, namespace, render.render(inputs), live)
+        except ApiError as error:
+            # Say why in the status (the queue retries with backoff): a user sees it with kubectl.
+            message = f"the API server refused a child object: {error}"
+            await common.write_status(client, INFO, body, "Failed", [Cond("Ready", False, "ApplyFailed", message)])
+            raise
         if context.rotation:
             await client.merge_patch(INFO, name, namespace, {"metadata": {"annotations": {keys.ROTATE_KEY: None}}})
             await client.create(

@@ -15,7 +15,7 @@ from modelcatalog.conditions import Cond
 from modelcatalog.controllers import common, modeldeployment
 from modelcatalog.controllers.indexes import all_of
 from modelcatalog.controllers.queue import WorkQueue
-from modelcatalog.kube.client import KubeClient
+from modelcatalog.kube.client import ApiError, KubeClient
 from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import sync
 from modelcatalog.render.network import NetworkSettings, fqdn_rules_condition, render_network_policies
@@ -83,7 +83,13 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
         return  # the policies in force stay as they are
     name = active["metadata"]["name"] if active else None
     desired = render_network_policies(namespace, spec, network, name)
-    await sync(client, namespace, desired, live)
+    try:
+        await sync(client, namespace, desired, live)
+    except ApiError as error:
+        if active is not None:
+            message = f"the API server refused a policy: {error}"
+            await common.write_status(client, INFO, active, "Failed", [Cond("Ready", False, "ApplyFailed", message)])
+        raise
     for ref in all_of(memo.indexes["model_deployments"], ("namespace", namespace)):
         modeldeployment.queue(memo).request((namespace, ref))  # endpoints show the access mode they follow
     if active is not None:

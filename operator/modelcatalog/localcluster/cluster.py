@@ -19,6 +19,7 @@ from modelcatalog.localcluster.nodes import node_manifests
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 LOG_TAIL_LINES = 25
+SERVICE_RANGE = "10.96.0.0/16"
 
 
 class ClusterStartError(RuntimeError):
@@ -82,6 +83,9 @@ class LocalCluster:
             "--kube-controller-manager-binary", self.tool("kube-controller-manager"),
             "--kube-scheduler-binary", self.tool("kube-scheduler"),
             "--kwok-controller-binary", self.tool("kwok"),
+            # The API server's default Service range has ~250 addresses; benchmarks create 1,000 Services.
+            "--extra-args", f"kube-apiserver=service-cluster-ip-range={SERVICE_RANGE}",
+            "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_RANGE}",
         ]  # fmt: skip
         result = subprocess.run(create, env=self.env(), capture_output=True, text=True, check=False)
         if result.returncode != 0:
