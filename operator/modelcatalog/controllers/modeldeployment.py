@@ -173,6 +173,8 @@ class Context:
                                    f"InstanceType {self.spec.instance_type} does not exist; fitting types: "
                                    f"{', '.join(self.fitting_types()) or 'none'}")]  # fmt: skip
         self.instance_type = InstanceTypeSpec.model_validate(type_spec)
+        if render.fits(self.model, self.spec.instance_type, self.instance_type):
+            return []
         return render.instance_type_problems(
             self.spec.model, self.model, self.spec.instance_type, self.instance_type, self.fitting_types()
         )

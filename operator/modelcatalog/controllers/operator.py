@@ -25,7 +25,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.level = logging.WARNING  # kopf's own events only for problems; ours are explicit
-    settings.batching.worker_limit = 64
+    # No kopf worker limit: kopf holds each object's worker until every index is filled, so a limit
+    # below the object count deadlocks startup. Reconciles are bounded by our own work queues.
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 30
@@ -42,6 +43,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
                                  "metadata": {"name": settings.peering.name}})  # fmt: skip
     memo.network = await network_settings(memo.client, memo.settings)
     memo.queues = {}
+    memo.access_modes = {}  # namespace -> public access its endpoints were last told
     memo.indexes = {}
     if METRICS_PORT:
         start_http_server(METRICS_PORT)

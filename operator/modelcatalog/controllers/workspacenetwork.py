@@ -90,8 +90,11 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
             message = f"the API server refused a policy: {error}"
             await common.write_status(client, INFO, active, "Failed", [Cond("Ready", False, "ApplyFailed", message)])
         raise
-    for ref in all_of(memo.indexes["model_deployments"], ("namespace", namespace)):
-        modeldeployment.queue(memo).request((namespace, ref))  # endpoints show the access mode they follow
+    access = spec.public_network_access if spec else DEFAULT_ACCESS
+    if memo.access_modes.get(namespace) != access:
+        memo.access_modes[namespace] = access
+        for ref in all_of(memo.indexes["model_deployments"], ("namespace", namespace)):
+            modeldeployment.queue(memo).request((namespace, ref))  # endpoints show the access mode they follow
     if active is not None:
         fqdn = fqdn_rules_condition(spec, network)
         policies = [p["metadata"]["name"] for p in desired]
