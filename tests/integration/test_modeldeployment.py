@@ -254,3 +254,19 @@ def test_a_child_the_api_server_refuses_is_reported_and_retried(kube: Kube, name
     assert "exceeded quota: no-services" in ready["message"]
     kube.core.delete_namespaced_resource_quota("no-services", namespace)
     wait_ready(kube, namespace, "chat", timeout="120s")  # the retry with backoff succeeds once allowed
+
+
+def test_a_restart_over_more_objects_than_kopf_workers_still_reconciles(
+    kube: Kube, namespace: str, operator: OperatorProcess
+) -> None:
+    many = "".join(
+        yaml.safe_dump({"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ModelDeployment",
+                        "metadata": {"name": f"idle-{i}", "namespace": namespace},
+                        "spec": {"model": MODEL, "instanceType": A100_1X, "instanceCount": 0}}, explicit_start=True)
+        for i in range(100)
+    )  # fmt: skip
+    kube.kubectl("apply", "-f", "-", stdin=many)
+    operator.restart()
+    apply_md(kube, namespace, "after-restart", instanceCount=0)
+    wait_ready(kube, namespace, "after-restart", timeout="120s")
+    wait_ready(kube, namespace, "idle-99", timeout="120s")

@@ -37,10 +37,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.peering.lifetime = 30  # a crashed peer stops counting after this
     memo.settings = Settings.from_env()
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
-    if not settings.peering.standalone:
-        # The peering object must exist before replicas can see each other; create it if missing.
-        await memo.client.apply({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
-                                 "metadata": {"name": settings.peering.name}})  # fmt: skip
+    peering = settings.peering.name
+    # The peering object must exist before replicas can see each other; create it if missing.
+    if not settings.peering.standalone and await memo.client.get("kopf.dev/v1", "ClusterKopfPeering", peering) is None:
+        await memo.client.apply(
+            {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}}
+        )
     memo.network = await network_settings(memo.client, memo.settings)
     memo.queues = {}
     memo.access_modes = {}  # namespace -> public access its endpoints were last told
