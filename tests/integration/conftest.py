@@ -23,6 +23,7 @@ from tests.conftest import REPO
 from tests.integration.kube import Kube
 
 pytestmark = pytest.mark.integration
+LOG_DIR = REPO / ".work" / "test-logs"
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -41,6 +42,7 @@ def kube() -> Iterator[Kube]:
     # SIGTERM (CI time-outs, kill) unwinds like Ctrl-C, so the cluster below is stopped.
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     cluster = LocalCluster(name="mc-test", tools=tools)
+    OperatorProcess(cluster.kubeconfig, LOG_DIR).end_leftover()  # of a run killed midway
     try:
         seconds = cluster.up()
         print(f"\nlocal cluster up in {seconds:.1f} s")
@@ -60,7 +62,7 @@ def installed(kube: Kube) -> Kube:
 
 @pytest.fixture(scope="session")
 def operator(installed: Kube) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(installed.kubeconfig, REPO / ".work" / "test-logs")
+    process = OperatorProcess(installed.kubeconfig, LOG_DIR)
     process.start()
     yield process
     process.stop()

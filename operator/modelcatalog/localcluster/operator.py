@@ -35,9 +35,24 @@ class OperatorProcess:
     def log(self) -> Path:
         return self.log_dir / f"operator-{self.starts}.log"
 
+    @property
+    def pidfile(self) -> Path:
+        return self.log_dir / "operator.pid"
+
+    def end_leftover(self) -> None:
+        """Stop an operator an interrupted run left behind (its pid file names it)."""
+        try:
+            pid = int(self.pidfile.read_text())
+            if b"modelcatalog\x00operator\x00run" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        self.pidfile.unlink(missing_ok=True)
+
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.end_leftover()
         command = [
             sys.executable, "-m", "modelcatalog", "operator", "run", "--kubeconfig", str(self.kubeconfig),
             "--liveness", f"http://127.0.0.1:{self.health_port}/healthz", "--metrics-port", str(self.metrics_port),
