@@ -122,10 +122,11 @@ def tour(cluster: LocalCluster) -> None:
     print("--- Children of llama3-chat (keys live only in the Secret)")
     print(kubectl("get", "deployments,services,secrets,pdb,pods", "-n", NAMESPACE,
                   "-l", "modelcatalog.io/owner-name in (llama3-chat)"))  # fmt: skip
-    print("--- Network policies in force in the workspace")
+    print("--- The workspace's network setting, and the policies that enforce it for every endpoint")
+    print(kubectl("get", "workspacenetworks", "-n", NAMESPACE))
     print(kubectl("get", "networkpolicies", "-n", NAMESPACE, check=False) or "    (none yet)\n")
     print("Continue with kubectl:")
-    print(f"    export KUBECONFIG={cluster.kubeconfig}")
+    print(f"    export KUBECONFIG={cluster.kubeconfig} PATH={cluster.tools}:$PATH")
     print(f"    kubectl describe modeldeployment {PENDING} -n {NAMESPACE}")
     print("    .venv/bin/modelcatalog models show meta-llama-3-8b-instruct")
     print("Stop everything (the cluster and the operator): make cluster-down")
