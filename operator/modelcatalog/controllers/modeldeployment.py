@@ -45,13 +45,13 @@ def request_endpoint(memo: kopf.Memo, namespace: str | None, endpoint: str) -> N
 
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
 async def on_model_deployment(
-    namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
+    type: str | None, namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     common.remember(memo, kwargs)
     queue(memo).request((namespace, name))
     request_endpoint(memo, namespace, spec.get("endpointName") or name)  # siblings re-check the traffic split
-    if namespace:
-        workspacenetwork.queue(memo).request(namespace)  # the workspace's policies cover it
+    if namespace and type != "MODIFIED":
+        workspacenetwork.queue(memo).request(namespace)  # a new or gone endpoint: the workspace's status lists it
 
 
 @kopf.timer(GROUP, VERSION, "modeldeployments", interval=300, initial_delay=300)
