@@ -32,8 +32,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
     settings.peering.name = os.environ.get("MODELCATALOG_PEERING", "modelcatalog")
-    settings.peering.mandatory = os.environ.get("MODELCATALOG_STANDALONE") != "1"
-    settings.peering.standalone = os.environ.get("MODELCATALOG_STANDALONE") == "1"
+    if os.environ.get("MODELCATALOG_STANDALONE") == "1":  # `kopf run --standalone` sets it too
+        settings.peering.standalone = True
+    settings.peering.mandatory = not settings.peering.standalone
     settings.peering.lifetime = 30  # a crashed peer stops counting after this
     memo.settings = Settings.from_env()
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
