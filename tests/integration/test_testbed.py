@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from modelcatalog.localcluster import ClusterStartError, LocalCluster
+from modelcatalog.localcluster.cluster import find_tools
 from tests.integration.kube import Kube, wait_for
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -94,3 +98,25 @@ def test_deleting_an_owner_garbage_collects_its_dependents(kube: Kube, namespace
         return "dependent" not in names
 
     wait_for(dependent_gone, 60, "the garbage collector to delete the dependent")
+
+
+def test_a_component_that_does_not_start_is_named_with_its_log(tmp_path: Path) -> None:
+    tools = find_tools()
+    for binary in tools.iterdir():
+        (tmp_path / binary.name).symlink_to(binary)
+    (tmp_path / "kube-apiserver").unlink()
+    (tmp_path / "kube-apiserver").write_text(
+        '#!/bin/sh\ncase "$1" in --version) echo "Kubernetes v1.37.2"; exit 0;; esac\n'
+        'echo "E1123 cannot bind to 127.0.0.1: address already in use" >&2\nexit 1\n'
+    )
+    (tmp_path / "kube-apiserver").chmod(0o755)
+    cluster = LocalCluster("broken", tools=tmp_path, start_timeout=10)
+    try:
+        with pytest.raises(ClusterStartError) as failure:
+            cluster.up()
+    finally:
+        cluster.down()
+    report = str(failure.value)
+    assert report.startswith("local cluster 'broken': starting kube-apiserver failed")
+    assert report.index("--- kube-apiserver") < report.index("--- etcd"), "the culprit's log comes first"
+    assert "cannot bind to 127.0.0.1: address already in use" in report

@@ -42,6 +42,7 @@ class LocalCluster:
     name: str = "modelcatalog"
     workdir: Path = field(default_factory=lambda: REPO_ROOT / ".work")
     tools: Path | None = None
+    start_timeout: int = 60  # seconds for the components to come up; a healthy start takes ~5
 
     @property
     def kubeconfig(self) -> Path:
@@ -77,7 +78,7 @@ class LocalCluster:
         create = [
             self.tool("kwokctl"), "create", "cluster", "--name", self.name,
             "--runtime", "binary", "--kube-authorization", "--kube-admission",
-            "--kubeconfig", str(self.kubeconfig), "--wait", "120s",
+            "--kubeconfig", str(self.kubeconfig), "--wait", f"{self.start_timeout}s",
             "--etcd-binary", self.tool("etcd"),
             "--kube-apiserver-binary", self.tool("kube-apiserver"),
             "--kube-controller-manager-binary", self.tool("kube-controller-manager"),
@@ -87,11 +88,14 @@ class LocalCluster:
             "--extra-args", f"kube-apiserver=service-cluster-ip-range={SERVICE_RANGE}",
             "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_RANGE}",
         ]  # fmt: skip
-        result = subprocess.run(create, env=self.env(), capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise ClusterStartError(self._failure_report("kwokctl create cluster", result.stderr))
-        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(node_manifests()))
-        self._wait_ready()
+        stderr = self._create(create)
+        if not self._api_ready():
+            raise ClusterStartError(self._failure_report("the API server answering /readyz", stderr))
+        try:
+            self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(node_manifests()))
+            self._wait_ready()
+        except ClusterStartError as error:
+            raise ClusterStartError(self._failure_report("creating the node pools", str(error))) from error
         return time.monotonic() - started
 
     def down(self) -> None:
@@ -115,6 +119,45 @@ class LocalCluster:
             raise ClusterStartError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
+    def _create(self, command: list[str]) -> str:
+        """Run kwokctl create, stopping it as soon as a component has exited (kwokctl itself would wait
+        two minutes for an API server that is not coming)."""
+        with subprocess.Popen(
+            command, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        ) as create:
+            while create.poll() is None:
+                exited = self._exited_components()
+                if exited:
+                    create.kill()
+                    create.wait()
+                    detail = f"{exited[0]} exited; its log comes first below"
+                    raise ClusterStartError(self._failure_report(f"starting {exited[0]}", detail, exited[0]))
+                time.sleep(0.5)
+            stderr = create.stderr.read() if create.stderr else ""
+        if create.returncode != 0:
+            raise ClusterStartError(self._failure_report("kwokctl create cluster", stderr))
+        return stderr
+
+    def _exited_components(self) -> list[str]:
+        exited = []
+        for pidfile in sorted(self.cluster_dir.glob("pids/*.pid")):
+            try:
+                stat = Path(f"/proc/{int(pidfile.read_text().strip())}/stat").read_text()
+            except (OSError, ValueError):
+                exited.append(pidfile.stem)
+                continue
+            if stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}:  # a zombie has exited too
+                exited.append(pidfile.stem)
+        return exited
+
+    def _api_ready(self, timeout: float = 10) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.kubectl("get", "--raw", "/readyz", "--request-timeout=2s", check=False).strip() == "ok":
+                return True
+            time.sleep(0.5)
+        return False
+
     def _wait_ready(self, timeout: float = 90) -> None:
         """Nodes Ready (kwok heartbeats) and the default ServiceAccount present (pods need it)."""
         deadline = time.monotonic() + timeout
@@ -128,9 +171,9 @@ class LocalCluster:
             time.sleep(0.5)
         raise ClusterStartError(self._failure_report("waiting for nodes and the default ServiceAccount", ""))
 
-    def _failure_report(self, step: str, detail: str) -> str:
+    def _failure_report(self, step: str, detail: str, culprit: str | None = None) -> str:
         lines = [f"local cluster {self.name!r}: {step} failed", detail.strip()]
-        for component in COMPONENTS:
+        for component in sorted(COMPONENTS, key=lambda c: c != culprit):
             log = self.cluster_dir / "logs" / f"{component}.log"
             if log.exists():
                 tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
