@@ -6,8 +6,6 @@ from modelcatalog import GROUP
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 PART_OF = "app.kubernetes.io/part-of"
-NAME = "app.kubernetes.io/name"
-INSTANCE = "app.kubernetes.io/instance"
 COMPONENT = "app.kubernetes.io/component"
 OWNER_KIND = f"{GROUP}/owner-kind"
 OWNER_NAME = f"{GROUP}/owner-name"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +13,7 @@ from pathlib import Path
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
+from modelcatalog.localcluster.operator import stop_recorded
 
 NAMESPACE = "demo"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")
@@ -79,11 +78,7 @@ def start_operator(cluster: LocalCluster) -> None:
 
 
 def stop_operator(cluster: LocalCluster) -> None:
-    pidfile = operator_pidfile(cluster)
-    if pidfile.exists():
-        with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(pidfile.read_text()), signal.SIGTERM)
-        pidfile.unlink()
+    stop_recorded(operator_pidfile(cluster), signal.SIGTERM)
 
 
 def operator_pidfile(cluster: LocalCluster) -> Path:

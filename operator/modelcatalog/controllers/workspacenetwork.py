@@ -67,14 +67,14 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
     live = all_of(memo.indexes["workspace_policies"], namespace)
     active = networks[0] if networks else None
     for other in networks[1:]:
-        message = f"WorkspaceNetwork {active['metadata']['name'] if active else '?'} is in force in this namespace;"
+        message = f"WorkspaceNetwork {networks[0]['metadata']['name']} is in force in this namespace;"
         message += " a namespace has one: delete this one or merge it into that one"
         await common.write_status(client, INFO, other, "Conflict", [Cond("Ready", False, "Conflict", message)])
     if active is None and not endpoints:
         await sync(client, namespace, [], live)  # nothing left to protect
         return
     try:
-        spec = WorkspaceNetworkSpec.model_validate((active or {}).get("spec") or {}) if active else None
+        spec = WorkspaceNetworkSpec.model_validate(active.get("spec") or {}) if active else None
     except ValidationError as error:
         assert active is not None
         await common.write_status(

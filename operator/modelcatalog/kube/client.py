@@ -103,14 +103,6 @@ class KubeClient:
             raise
         return result
 
-    async def list(
-        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> list[dict[str, Any]]:
-        params = {"labelSelector": label_selector} if label_selector else None
-        result = await self._request("GET", resource(api_version, kind).path(namespace), params=params)
-        items: list[dict[str, Any]] = result.get("items", [])
-        return items
-
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with our one field manager, taking over fields others changed (drift)."""
         info = resource(manifest["apiVersion"], manifest["kind"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from modelcatalog import GROUP
@@ -100,21 +99,10 @@ def up_to_date(live: dict[str, Any], desired: dict[str, Any]) -> bool:
     return applied == desired["metadata"]["annotations"][APPLIED_HASH] and contains(live, desired)
 
 
-@dataclass
-class SyncResult:
-    applied: list[ObjectKey] = field(default_factory=list)
-    deleted: list[ObjectKey] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.applied or self.deleted)
-
-
 async def sync(
     client: KubeClient, namespace: str, desired: list[dict[str, Any]], live: Iterable[dict[str, Any]]
-) -> SyncResult:
+) -> None:
     """Apply each desired object unless the live copy is up to date; delete live objects not desired."""
-    result = SyncResult()
     current = {key_of(obj): obj for obj in live}
     for manifest in map(stamped, desired):
         key = key_of(manifest)
@@ -128,11 +116,8 @@ async def sync(
             info = resource(manifest["apiVersion"], manifest["kind"])
             await client.merge_patch(info, key[2], namespace, removal_patch(added))
         CHILD_WRITES.labels(manifest["kind"], "apply").inc()
-        result.applied.append(key)
     wanted = {key_of(m) for m in desired}
     for key in sorted(set(current) - wanted):
         api_version, kind, name = key
         if await client.delete(api_version, kind, name, namespace):
             CHILD_WRITES.labels(kind, "delete").inc()
-            result.deleted.append(key)
-    return result

@@ -22,6 +22,17 @@ def free_port() -> int:
         return port
 
 
+def stop_recorded(pidfile: Path, signum: int) -> None:
+    """Signal the operator a pid file names, if that pid is still an operator, and remove the file."""
+    try:
+        pid = int(pidfile.read_text())
+        if b"modelcatalog\x00operator\x00run" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signum)
+    except (OSError, ValueError):
+        pass
+    pidfile.unlink(missing_ok=True)
+
+
 class OperatorProcess:
     def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
         self.kubeconfig = kubeconfig
@@ -41,13 +52,7 @@ class OperatorProcess:
 
     def end_leftover(self) -> None:
         """Stop an operator an interrupted run left behind (its pid file names it)."""
-        try:
-            pid = int(self.pidfile.read_text())
-            if b"modelcatalog\x00operator\x00run" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-        self.pidfile.unlink(missing_ok=True)
+        stop_recorded(self.pidfile, signal.SIGKILL)
 
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
