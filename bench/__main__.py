@@ -25,7 +25,7 @@ import kubernetes
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
-from modelcatalog.localcluster.operator import OperatorProcess
+from modelcatalog.localcluster.launcher import OperatorProcess
 
 GROUP, VERSION = "modelcatalog.io", "v1alpha1"
 

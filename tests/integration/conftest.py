@@ -18,7 +18,7 @@ import yaml
 
 from modelcatalog.localcluster import LocalCluster, node_manifests
 from modelcatalog.localcluster.cluster import find_tools
-from modelcatalog.localcluster.operator import OperatorProcess
+from modelcatalog.localcluster.launcher import OperatorProcess
 from tests.conftest import REPO
 from tests.integration.kube import Kube
 

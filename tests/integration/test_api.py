@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog.catalogfiles import load_manifests
+from modelcatalog.catalog.files import load_manifests
 from tests.conftest import REPO
 from tests.integration.kube import Kube
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog.localcluster.operator import OperatorProcess
+from modelcatalog.localcluster.launcher import OperatorProcess
 from tests.integration.kube import Kube, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")

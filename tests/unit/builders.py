@@ -6,9 +6,9 @@ from typing import Any
 
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec
 from modelcatalog.api.deployment import ModelDeploymentSpec
-from modelcatalog.render.common import Owner
 from modelcatalog.render.deployment import DeploymentInputs
 from modelcatalog.render.keys import Keys
+from modelcatalog.render.objects import Owner
 from modelcatalog.settings import Settings
 
 

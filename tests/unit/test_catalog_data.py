@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog import catalogfiles, labels
+from modelcatalog import labels
+from modelcatalog.api.base import DNS_LABEL
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Lifecycle, min_gpu_memory_gib
-from modelcatalog.api.common import DNS_LABEL
+from modelcatalog.catalog import files
 from modelcatalog.cli import catalog as catalog_cli
 from modelcatalog.cli.main import main
 
-CATALOG = catalogfiles.CATALOG_DIR
-NODE_POOLS = Path(catalogfiles.__file__).parent / "localcluster" / "nodepools.yaml"
+CATALOG = files.CATALOG_DIR
+NODE_POOLS = Path(files.__file__).parents[1] / "localcluster" / "nodepools.yaml"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 # The "Deployment options" table of the seed (000_*.txt), column by column, names as the table spells them.
@@ -67,28 +68,28 @@ SERVERLESS_RETIREMENT_PAGE = "https://learn.microsoft.com/en-us/azure/ai-foundry
 
 @pytest.fixture(scope="module")
 def manifests() -> list[dict[str, Any]]:
-    return catalogfiles.load_manifests(CATALOG)
+    return files.load_manifests(CATALOG)
 
 
 @pytest.fixture(scope="module")
-def entries(manifests: list[dict[str, Any]]) -> list[catalogfiles.Entry]:
-    return catalogfiles.models(manifests)
+def entries(manifests: list[dict[str, Any]]) -> list[files.Entry]:
+    return files.models(manifests)
 
 
 @pytest.fixture(scope="module")
 def instance_types(manifests: list[dict[str, Any]]) -> dict[str, InstanceTypeSpec]:
-    return catalogfiles.instance_types(manifests)
+    return files.instance_types(manifests)
 
 
-def by_display_name(entries: list[catalogfiles.Entry]) -> dict[str, catalogfiles.Entry]:
-    found: dict[str, catalogfiles.Entry] = {}
+def by_display_name(entries: list[files.Entry]) -> dict[str, files.Entry]:
+    found: dict[str, files.Entry] = {}
     for entry in entries:
         assert entry.spec.display_name not in found, f"display name {entry.spec.display_name!r} is used twice"
         found[entry.spec.display_name] = entry
     return found
 
 
-def lifecycles(entry: catalogfiles.Entry) -> Iterator[tuple[str, Lifecycle]]:
+def lifecycles(entry: files.Entry) -> Iterator[tuple[str, Lifecycle]]:
     """The model's lifecycle and, where it has its own, the serverless offer's, each with the field it sits in."""
     yield f"{entry.name}: lifecycle", entry.spec.lifecycle
     serverless = entry.spec.deployment_options.serverless
@@ -122,7 +123,7 @@ def test_catalog_is_normalised() -> None:
         assert catalog_cli.normalized_text(text, str(path)) in (None, text), f"{path} is not normalised: make catalog"
 
 
-def test_availability_matches_the_seed_table_exactly(entries: list[catalogfiles.Entry]) -> None:
+def test_availability_matches_the_seed_table_exactly(entries: list[files.Entry]) -> None:
     models = by_display_name(entries)
     missing = sorted(set(SEED_TABLE) - set(models))
     assert not missing, f"models of the seed table missing from the catalog: {missing}"
@@ -134,7 +135,7 @@ def test_availability_matches_the_seed_table_exactly(entries: list[catalogfiles.
         )
 
 
-def test_models_outside_the_table_follow_their_collection(entries: list[catalogfiles.Entry]) -> None:
+def test_models_outside_the_table_follow_their_collection(entries: list[files.Entry]) -> None:
     # "Other models: managed compute available, serverless not available"; Azure OpenAI models are API only.
     for entry in entries:
         if entry.spec.display_name in SEED_TABLE:
@@ -147,13 +148,13 @@ def test_models_outside_the_table_follow_their_collection(entries: list[catalogf
             assert options.managed_compute is not None and options.serverless is None, entry.name
 
 
-def test_seed_families_are_all_present(entries: list[catalogfiles.Entry]) -> None:
+def test_seed_families_are_all_present(entries: list[files.Entry]) -> None:
     publishers = {entry.spec.publisher for entry in entries}
     assert {"Meta", "Mistral AI", "Cohere", "Core42", "Microsoft", "Nixtla"} <= publishers
     assert {entry.spec.collection for entry in entries} == {"curated", "openai", "huggingface"}
 
 
-def test_every_outside_figure_carries_its_source(entries: list[catalogfiles.Entry]) -> None:
+def test_every_outside_figure_carries_its_source(entries: list[files.Entry]) -> None:
     for entry in entries:
         spec = entry.spec
         if spec.context_window is not None:
@@ -172,7 +173,7 @@ def test_every_outside_figure_carries_its_source(entries: list[catalogfiles.Entr
             assert benchmark.source.startswith("https://"), f"{entry.name}: benchmark {benchmark.name} has no source"
 
 
-def test_lifecycle_stages_have_their_dates_in_order(entries: list[catalogfiles.Entry]) -> None:
+def test_lifecycle_stages_have_their_dates_in_order(entries: list[files.Entry]) -> None:
     names = {entry.name for entry in entries}
     today = datetime.date.today().isoformat()
     for entry in entries:
@@ -189,7 +190,7 @@ def test_lifecycle_stages_have_their_dates_in_order(entries: list[catalogfiles.E
                 assert life.replacement in names, f"{where}: replacement {life.replacement} is not in the catalog"
 
 
-def test_serverless_retirement_dates_do_not_retire_managed_compute(entries: list[catalogfiles.Entry]) -> None:
+def test_serverless_retirement_dates_do_not_retire_managed_compute(entries: list[files.Entry]) -> None:
     # Azure's retirement page is about serverless offers; the open weights stay deployable on managed compute.
     # So a model that offers managed compute is past GA at model level only on a source about the model itself.
     for entry in entries:
@@ -204,7 +205,7 @@ def test_serverless_retirement_dates_do_not_retire_managed_compute(entries: list
 
 
 def test_serverless_lifecycle_is_given_only_where_it_differs_from_the_model(
-    entries: list[catalogfiles.Entry],
+    entries: list[files.Entry],
 ) -> None:
     for entry in entries:
         options = entry.spec.deployment_options
@@ -221,7 +222,7 @@ def test_serverless_lifecycle_is_given_only_where_it_differs_from_the_model(
             assert life.source, f"{where}: {life.stage} without a source"
 
 
-def test_managed_compute_models_have_weights_and_a_fitting_runtime(entries: list[catalogfiles.Entry]) -> None:
+def test_managed_compute_models_have_weights_and_a_fitting_runtime(entries: list[files.Entry]) -> None:
     for entry in entries:
         managed = entry.spec.deployment_options.managed_compute
         if managed is None:
@@ -236,7 +237,7 @@ def test_managed_compute_models_have_weights_and_a_fitting_runtime(entries: list
         assert managed.runtime == expected, f"{entry.name}: tasks {entry.spec.tasks} want runtime {expected}"
 
 
-def test_min_gpu_memory_is_derived_from_the_weights(entries: list[catalogfiles.Entry]) -> None:
+def test_min_gpu_memory_is_derived_from_the_weights(entries: list[files.Entry]) -> None:
     for entry in entries:
         managed = entry.spec.deployment_options.managed_compute
         if managed is None or entry.spec.weights is None or not entry.spec.weights.parameters_billions:
@@ -246,7 +247,7 @@ def test_min_gpu_memory_is_derived_from_the_weights(entries: list[catalogfiles.E
 
 
 def test_every_managed_model_fits_some_instance_type(
-    entries: list[catalogfiles.Entry], instance_types: dict[str, InstanceTypeSpec]
+    entries: list[files.Entry], instance_types: dict[str, InstanceTypeSpec]
 ) -> None:
     largest = max(spec.gpu_memory_gib for spec in instance_types.values())
     for entry in entries:
@@ -255,9 +256,7 @@ def test_every_managed_model_fits_some_instance_type(
             assert managed.min_gpu_memory_gib <= largest, f"{entry.name} fits no InstanceType"
 
 
-def test_allowed_instance_types_exist(
-    entries: list[catalogfiles.Entry], instance_types: dict[str, InstanceTypeSpec]
-) -> None:
+def test_allowed_instance_types_exist(entries: list[files.Entry], instance_types: dict[str, InstanceTypeSpec]) -> None:
     for entry in entries:
         managed = entry.spec.deployment_options.managed_compute
         for name in managed.allowed_instance_types if managed else []:
@@ -266,9 +265,9 @@ def test_allowed_instance_types_exist(
             assert need is None or instance_types[name].gpu_memory_gib >= need, f"{entry.name}: {name} is too small"
 
 
-def test_labels_are_consistent_with_the_spec(entries: list[catalogfiles.Entry]) -> None:
+def test_labels_are_consistent_with_the_spec(entries: list[files.Entry]) -> None:
     for entry in entries:
-        derived = catalogfiles.catalog_labels(entry.spec)
+        derived = files.catalog_labels(entry.spec)
         assert {k: entry.labels.get(k) for k in derived} == derived, f"{entry.name}: labels differ from the spec"
         stray = {
             k
@@ -278,7 +277,7 @@ def test_labels_are_consistent_with_the_spec(entries: list[catalogfiles.Entry]) 
         assert not stray, f"{entry.name}: labels for tasks the spec does not list: {stray}"
 
 
-def test_task_slugs_are_the_known_ones(entries: list[catalogfiles.Entry]) -> None:
+def test_task_slugs_are_the_known_ones(entries: list[files.Entry]) -> None:
     known = {
         "chat-completion", "text-generation", "embeddings", "image-embeddings", "text-classification", "rerank",
         "time-series-forecasting",
@@ -362,7 +361,7 @@ def test_normalize_rejects_an_invalid_model_naming_the_file(tmp_path: Path, caps
     assert "nixtla.yaml" in capsys.readouterr().err
 
 
-def test_spec_models_round_trip_through_the_wire_form(entries: list[catalogfiles.Entry]) -> None:
+def test_spec_models_round_trip_through_the_wire_form(entries: list[files.Entry]) -> None:
     # What the loader parsed is what the cluster would store: no field silently dropped or renamed.
     for entry in entries:
         assert CatalogModelSpec.model_validate(entry.spec.to_wire()) == entry.spec

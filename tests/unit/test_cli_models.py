@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog import catalogfiles
+from modelcatalog.catalog import files
 from modelcatalog.cli.errors import ExitCode
 from modelcatalog.cli.main import main
 from tests.unit.fake_apiserver import closed_port_url, fake_apiserver, write_kubeconfig
@@ -200,7 +200,7 @@ def test_list_yaml_is_the_same_data_as_json_and_loads_back_as_a_catalog(
     exported = tmp_path / "exported"
     exported.mkdir()
     (exported / "models.yaml").write_text(yaml.safe_dump_all(yaml.safe_load(as_yaml)))
-    assert [e.name for e in catalogfiles.models(catalogfiles.load_manifests(exported))] == sorted(ALL)
+    assert [e.name for e in files.models(files.load_manifests(exported))] == sorted(ALL)
 
 
 def test_an_unknown_lifecycle_stage_is_a_usage_error_listing_the_stages(
@@ -520,7 +520,7 @@ def test_source_cluster_without_the_crd_exits_unavailable(capsys: pytest.Capture
 def test_auto_source_falls_back_to_the_catalog_files_when_the_cluster_is_down(
     capsys: pytest.CaptureFixture[str], catalog_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalogfiles, "CATALOG_DIR", catalog_dir)
+    monkeypatch.setattr(files, "CATALOG_DIR", catalog_dir)
     kubeconfig = write_kubeconfig(tmp_path / "down.kubeconfig", closed_port_url())
     code, out, err = run(capsys, "models", "list", "--kubeconfig", kubeconfig, "-o", "json")
     assert code == ExitCode.OK

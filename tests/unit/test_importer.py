@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog import catalogfiles
+from modelcatalog.catalog import files
+from modelcatalog.catalog.importer import count_parameters, first_paragraph, split_front_matter
 from modelcatalog.cli.errors import ExitCode
 from modelcatalog.cli.main import main
-from modelcatalog.importer import count_parameters, first_paragraph, split_front_matter
 from tests.unit.fake_apiserver import closed_port_url, fake_apiserver, write_kubeconfig
 
 CHAT_CARD = """---
@@ -197,7 +197,7 @@ def test_json_output_and_output_file_give_a_manifest_the_catalog_loader_accepts(
     assert (code, out) == (ExitCode.OK, "")
     assert f"wrote {written}" in err
     assert yaml.safe_load(written.read_text()) == as_json
-    entries = catalogfiles.models(catalogfiles.load_manifests(written.parent))
+    entries = files.models(files.load_manifests(written.parent))
     assert [(e.name, e.spec.publisher) for e in entries] == [("tiny-chat", "acme")]
 
 

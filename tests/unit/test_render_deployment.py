@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from modelcatalog.render import deployment as render
-from modelcatalog.render.common import Owner
+from modelcatalog.render.objects import Owner
 from tests.unit.builders import inputs, instance_type, model_spec
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelcatalog import labels
-from modelcatalog.api.deployment import Toggle
+from modelcatalog.api.base import Toggle
 from modelcatalog.api.network import WorkspaceNetworkSpec
 from modelcatalog.render.network import (
     EGRESS,

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from modelcatalog.api.common import DECIMAL, QUANTITY, SLUG, KubeModel, Status, cel, validations
+from modelcatalog.api.base import DECIMAL, QUANTITY, SLUG, KubeModel, Status, cel, validations
 
 URL = r"^https?://\S+$"
 DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

@@ -6,17 +6,12 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from modelcatalog.api.common import DNS_LABEL, KubeModel, Status, cel, validations
+from modelcatalog.api.base import DNS_LABEL, KubeModel, Status, Toggle, cel, validations
 
 
 class AuthMode(StrEnum):
     KEY = "key"
     TOKEN = "token"  # noqa: S105 (an auth mode, not a secret)
-
-
-class Toggle(StrEnum):
-    ENABLED = "Enabled"
-    DISABLED = "Disabled"
 
 
 class Autoscale(KubeModel):

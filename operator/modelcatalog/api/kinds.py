@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelcatalog import GROUP, VERSION
+from modelcatalog.api.base import KubeModel, Status
 from modelcatalog.api.catalog import (
     CatalogModelSpec,
     CatalogModelStatus,
     InstanceTypeSpec,
     InstanceTypeStatus,
 )
-from modelcatalog.api.common import KubeModel, Status
 from modelcatalog.api.deployment import ModelDeploymentSpec, ModelDeploymentStatus
 from modelcatalog.api.network import WorkspaceNetworkSpec, WorkspaceNetworkStatus
 from modelcatalog.api.serverless import ServerlessEndpointSpec, ServerlessEndpointStatus

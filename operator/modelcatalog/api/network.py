@@ -7,8 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelcatalog.api.common import DNS_LABEL, KubeModel, LabelSelector, Status, cel, validations
-from modelcatalog.api.deployment import Toggle
+from modelcatalog.api.base import DNS_LABEL, KubeModel, LabelSelector, Status, Toggle, cel, validations
 
 # Bounds keep the CEL rules within the API server's cost budget: 43 characters is the longest IPv6 CIDR.
 Cidr = Annotated[str, Field(max_length=43)]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from modelcatalog.api.base import KubeModel, Status, Toggle, cel
 from modelcatalog.api.catalog import RateLimits
-from modelcatalog.api.common import KubeModel, Status, cel
-from modelcatalog.api.deployment import Toggle
 
 
 class ServerlessEndpointSpec(KubeModel):

@@ -1,6 +1,6 @@
 """`modelcatalog catalog normalize [--check] [DIR]`: keep the catalog manifests in the form `make catalog` writes.
 
-Every YAML file under DIR that holds a CatalogModel is rewritten through `catalogfiles.normalize` (derived labels and
+Every YAML file under DIR that holds a CatalogModel is rewritten through `files.normalize` (derived labels and
 minGpuMemoryGiB), in one canonical layout: the file's leading comment block, then its documents in their order.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from modelcatalog import catalogfiles
+from modelcatalog.catalog import files
 from modelcatalog.cli.errors import CliError, ExitCode
 
 
@@ -30,9 +30,9 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "directory",
         nargs="?",
         type=Path,
-        default=catalogfiles.CATALOG_DIR,
+        default=files.CATALOG_DIR,
         metavar="DIR",
-        help=f"directory searched for *.yaml, recursively (default: {catalogfiles.CATALOG_DIR})",
+        help=f"directory searched for *.yaml, recursively (default: {files.CATALOG_DIR})",
     )
     command.set_defaults(run=normalize)
 
@@ -47,7 +47,7 @@ def normalize(args: argparse.Namespace) -> int:
         text = path.read_text()
         try:
             new = normalized_text(text, where=str(path))
-        except (catalogfiles.CatalogError, yaml.YAMLError) as error:
+        except (files.CatalogError, yaml.YAMLError) as error:
             raise CliError(str(error), ExitCode.INVALID) from error
         if new is None or new == text:
             continue
@@ -76,9 +76,9 @@ def normalized_text(text: str, where: str = "") -> str | None:
     for document in documents:
         if _is_catalog_model(document):
             try:
-                catalogfiles.normalize(document)
-            except catalogfiles.CatalogError as error:
-                raise catalogfiles.CatalogError(f"{where}: {error}" if where else str(error)) from error
+                files.normalize(document)
+            except files.CatalogError as error:
+                raise files.CatalogError(f"{where}: {error}" if where else str(error)) from error
     return leading_comments(text) + dump(documents)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
-from modelcatalog.localcluster.operator import stop_recorded
+from modelcatalog.localcluster.launcher import stop_recorded
 
 NAMESPACE = "demo"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelcatalog.api.catalog import Collection, LifecycleStage
-from modelcatalog.catalogfiles import label_value
+from modelcatalog.catalog.files import label_value
+from modelcatalog.catalog.importer import ImportOptions, ModelImportError, import_model
 from modelcatalog.cli import modelviews, output
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.cli.modelsource import Source, apply_catalog_model, load_catalog
 from modelcatalog.cli.modelviews import Card, Comparison, Filters
 from modelcatalog.cli.output import Format
-from modelcatalog.importer import ImportOptions, ModelImportError, import_model
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]

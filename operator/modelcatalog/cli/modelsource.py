@@ -13,10 +13,11 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modelcatalog import API_VERSION, GROUP, VERSION, catalogfiles
+from modelcatalog import API_VERSION, GROUP, VERSION
 from modelcatalog.api.catalog import InstanceTypeSpec
 from modelcatalog.api.kinds import CATALOG_MODEL, INSTANCE_TYPE
-from modelcatalog.catalogfiles import CatalogError, Entry
+from modelcatalog.catalog import files
+from modelcatalog.catalog.files import CatalogError, Entry
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.labels import MANAGER
 
@@ -45,25 +46,25 @@ class ClusterUnavailable(CliError):
 def load_catalog(source: Source | str, catalog_dir: Path | None, kubeconfig: str | None) -> Catalog:
     """`auto` reads the cluster when one answers, else the files; an explicit --catalog-dir means the files."""
     if source == Source.FILES or (source == Source.AUTO and catalog_dir is not None):
-        return from_files(catalog_dir or catalogfiles.CATALOG_DIR)
+        return from_files(catalog_dir or files.CATALOG_DIR)
     if source == Source.CLUSTER:
         return from_cluster(kubeconfig)
     try:
         return from_cluster(kubeconfig)
     except ClusterUnavailable as error:
         if kubeconfig_path(kubeconfig) is not None:
-            print(f"note: {error}; reading {catalogfiles.CATALOG_DIR} instead", file=sys.stderr)
-        return from_files(catalogfiles.CATALOG_DIR)
+            print(f"note: {error}; reading {files.CATALOG_DIR} instead", file=sys.stderr)
+        return from_files(files.CATALOG_DIR)
 
 
 def from_files(directory: Path) -> Catalog:
     if not directory.is_dir():
         raise CliError(f"catalog directory {directory} does not exist", ExitCode.NOT_FOUND)
     try:
-        manifests = catalogfiles.load_manifests(directory)
+        manifests = files.load_manifests(directory)
     except CatalogError as error:
         raise CliError(str(error), ExitCode.INVALID) from error
-    return Catalog(catalogfiles.models(manifests), catalogfiles.instance_types(manifests), f"files in {directory}")
+    return Catalog(files.models(manifests), files.instance_types(manifests), f"files in {directory}")
 
 
 def from_cluster(kubeconfig: str | None) -> Catalog:
@@ -74,8 +75,8 @@ def from_cluster(kubeconfig: str | None) -> Catalog:
     ]
     try:
         return Catalog(
-            catalogfiles.models(manifests),
-            catalogfiles.instance_types(manifests),
+            files.models(manifests),
+            files.instance_types(manifests),
             f"cluster {api.api_client.configuration.host}",
         )
     except CatalogError as error:

@@ -17,7 +17,7 @@ from modelcatalog.api.catalog import (
     ServerlessOption,
     min_gpu_memory_gib,
 )
-from modelcatalog.catalogfiles import Entry, label_value
+from modelcatalog.catalog.files import Entry, label_value
 from modelcatalog.cli.errors import CliError, ExitCode
 
 

@@ -1,5 +1,5 @@
 """kopf handlers. Importing this package registers them all: `kopf run -m modelcatalog.controllers`."""
 
-from modelcatalog.controllers import indexes, modeldeployment, operator, workspacenetwork
+from modelcatalog.controllers import deployment, indexes, network, startup
 
-__all__ = ["indexes", "modeldeployment", "operator", "workspacenetwork"]
+__all__ = ["deployment", "indexes", "network", "startup"]

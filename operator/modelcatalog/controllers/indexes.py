@@ -12,9 +12,9 @@ from typing import Any
 import kopf
 
 from modelcatalog import GROUP, VERSION
-from modelcatalog import labels as keys
+from modelcatalog.labels import COMPONENT, DEPLOYMENT, MANAGED_BY, MANAGER, MODEL_SERVER, OWNER_KIND, OWNER_NAME
 
-MANAGED = {keys.MANAGED_BY: keys.MANAGER}
+MANAGED = {MANAGED_BY: MANAGER}
 CHILD_RESOURCES = (
     ("apps", "v1", "deployments"),
     ("", "v1", "services"),
@@ -36,7 +36,7 @@ def snapshot(body: kopf.Body) -> dict[str, Any]:
 
 
 async def owned_children(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
-    owner = (namespace, labels.get(keys.OWNER_KIND), labels.get(keys.OWNER_NAME))
+    owner = (namespace, labels.get(OWNER_KIND), labels.get(OWNER_NAME))
     return {owner: snapshot(body)}
 
 
@@ -44,11 +44,11 @@ for _group, _version, _plural in CHILD_RESOURCES:
     kopf.index(_group, _version, _plural, labels=MANAGED, id=f"children_{_plural}")(owned_children)
 
 
-@kopf.index("", "v1", "pods", labels={keys.COMPONENT: keys.MODEL_SERVER})
+@kopf.index("", "v1", "pods", labels={COMPONENT: MODEL_SERVER})
 async def model_server_pods(
     namespace: str | None, labels: kopf.Labels, name: str, status: kopf.Status, **_: Any
 ) -> Any:
-    key = (namespace, labels.get(keys.DEPLOYMENT))
+    key = (namespace, labels.get(DEPLOYMENT))
     return {key: {"metadata": {"name": name}, "status": {"phase": status.get("phase"),
                                                         "conditions": status.get("conditions", [])}}}  # fmt: skip
 

@@ -10,8 +10,8 @@ from typing import Any
 from modelcatalog import labels
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage, Runtime
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
-from modelcatalog.render.common import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner, metadata
 from modelcatalog.render.keys import Keys
+from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner, metadata
 from modelcatalog.settings import Settings
 
 KIND = "ModelDeployment"

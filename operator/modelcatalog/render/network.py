@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelcatalog import labels
-from modelcatalog.api.common import Condition, ConditionStatus, LabelSelector
-from modelcatalog.api.deployment import Toggle
+from modelcatalog.api.base import Condition, ConditionStatus, LabelSelector, Toggle
 from modelcatalog.api.network import (
     IsolationMode,
     OutboundRule,

@@ -14,10 +14,10 @@ import yaml
 from pydantic import ValidationError
 
 from modelcatalog import API_VERSION, labels
+from modelcatalog.api.base import describe
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, min_gpu_memory_gib
-from modelcatalog.api.common import describe
 
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "catalog"
+CATALOG_DIR = Path(__file__).resolve().parents[3] / "catalog"
 SPEC_MODELS: dict[str, type[CatalogModelSpec] | type[InstanceTypeSpec]] = {
     "CatalogModel": CatalogModelSpec,
     "InstanceType": InstanceTypeSpec,

@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
-from modelcatalog import API_VERSION, GROUP, catalogfiles
+from modelcatalog import API_VERSION, GROUP
 from modelcatalog.api.catalog import BYTES_PER_PARAMETER, URL, DType, Runtime
-from modelcatalog.catalogfiles import CatalogError, label_value
+from modelcatalog.catalog import files
+from modelcatalog.catalog.files import CatalogError, label_value
 
 CONFIG = "config.json"
 README = "README.md"
@@ -96,7 +97,7 @@ def import_model(directory: Path, options: ImportOptions = ImportOptions()) -> I
     if not manifest["metadata"]["annotations"]:
         del manifest["metadata"]["annotations"]
     try:
-        return Imported(catalogfiles.normalize(manifest), notes)
+        return Imported(files.normalize(manifest), notes)
     except CatalogError as error:
         raise ModelImportError(f"{directory}: the imported model does not validate: {error}") from error
 

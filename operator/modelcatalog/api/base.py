@@ -37,6 +37,11 @@ class KubeModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+class Toggle(StrEnum):
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"

@@ -8,21 +8,30 @@ import kopf
 from pydantic import ValidationError
 
 from modelcatalog import API_VERSION, GROUP, VERSION
-from modelcatalog import labels as keys
+from modelcatalog.api.base import describe
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage
-from modelcatalog.api.common import describe
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
 from modelcatalog.conditions import Cond
-from modelcatalog.controllers import common, workspacenetwork
+from modelcatalog.controllers import network, work
 from modelcatalog.controllers.indexes import CHILD_RESOURCES, all_of, first
 from modelcatalog.controllers.queue import WorkQueue
 from modelcatalog.kube.client import ApiError, KubeClient, event_manifest
 from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import sync
+from modelcatalog.labels import (
+    COMPONENT,
+    DEPLOYMENT,
+    MANAGED_BY,
+    MANAGER,
+    MODEL_SERVER,
+    OWNER_KIND,
+    OWNER_NAME,
+    ROTATE_KEY,
+)
 from modelcatalog.render import deployment as render
-from modelcatalog.render.common import Owner
 from modelcatalog.render.deployment_status import Observed, Pool, summarize
 from modelcatalog.render.keys import SLOTS, Keys
+from modelcatalog.render.objects import Owner
 
 KIND = "ModelDeployment"
 INFO = resource(API_VERSION, KIND)
@@ -32,7 +41,7 @@ def queue(memo: kopf.Memo) -> WorkQueue:
     async def reconcile_key(memo: kopf.Memo, key: tuple[str, str]) -> None:
         await reconcile(memo, *key)
 
-    return common.queue(memo, KIND, reconcile_key)
+    return work.queue(memo, KIND, reconcile_key)
 
 
 def request_endpoint(memo: kopf.Memo, namespace: str | None, endpoint: str) -> None:
@@ -47,49 +56,49 @@ def request_endpoint(memo: kopf.Memo, namespace: str | None, endpoint: str) -> N
 async def on_model_deployment(
     type: str | None, namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:
-    common.remember(memo, kwargs)
+    work.remember(memo, kwargs)
     queue(memo).request((namespace, name))
     request_endpoint(memo, namespace, spec.get("endpointName") or name)  # siblings re-check the traffic split
     if namespace and type != "MODIFIED":
-        workspacenetwork.queue(memo).request(namespace)  # a new or gone endpoint: the workspace's status lists it
+        network.queue(memo).request(namespace)  # a new or gone endpoint: the workspace's status lists it
 
 
 @kopf.timer(GROUP, VERSION, "modeldeployments", interval=300, initial_delay=300)
 async def resync(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    common.remember(memo, kwargs)
+    work.remember(memo, kwargs)
     queue(memo).request((namespace, name))
 
 
 async def on_child(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
-    common.remember(memo, kwargs)
-    owner = labels.get(keys.OWNER_NAME, "")
-    if labels.get(keys.OWNER_KIND) == KIND:
+    work.remember(memo, kwargs)
+    owner = labels.get(OWNER_NAME, "")
+    if labels.get(OWNER_KIND) == KIND:
         queue(memo).request((namespace, owner))
-    elif labels.get(keys.OWNER_KIND) == "Endpoint":
+    elif labels.get(OWNER_KIND) == "Endpoint":
         request_endpoint(memo, namespace, owner)
 
 
 for _group, _version, _plural in CHILD_RESOURCES:
-    kopf.on.event(_group, _version, _plural, labels={keys.MANAGED_BY: keys.MANAGER}, id=f"md_child_{_plural}")(on_child)
+    kopf.on.event(_group, _version, _plural, labels={MANAGED_BY: MANAGER}, id=f"md_child_{_plural}")(on_child)
 
 
-@kopf.on.event("", "v1", "pods", labels={keys.COMPONENT: keys.MODEL_SERVER})
+@kopf.on.event("", "v1", "pods", labels={COMPONENT: MODEL_SERVER})
 async def on_pod(namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
-    common.remember(memo, kwargs)
-    if labels.get(keys.OWNER_KIND) == KIND:
-        queue(memo).request((namespace, labels.get(keys.DEPLOYMENT)))
+    work.remember(memo, kwargs)
+    if labels.get(OWNER_KIND) == KIND:
+        queue(memo).request((namespace, labels.get(DEPLOYMENT)))
 
 
 @kopf.on.event(GROUP, VERSION, "catalogmodels")
 async def on_catalog_model(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    common.remember(memo, kwargs)
+    work.remember(memo, kwargs)
     for ref in all_of(memo.indexes["model_deployments"], ("model", name)):
         queue(memo).request(ref)
 
 
 @kopf.on.event(GROUP, VERSION, "instancetypes")
 async def on_instance_type(name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-    common.remember(memo, kwargs)
+    work.remember(memo, kwargs)
     for ref in all_of(memo.indexes["model_deployments"], ("instancetype", name)):
         queue(memo).request(ref)
 
@@ -105,7 +114,7 @@ async def reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
     try:
         spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
-        await common.write_status(client, INFO, body, "Failed", [Cond("Ready", False, "InvalidSpec", describe(error))])
+        await work.write_status(client, INFO, body, "Failed", [Cond("Ready", False, "InvalidSpec", describe(error))])
         return
     context = Context(memo, namespace, name, body, spec)
     problems = context.problems()
@@ -119,10 +128,10 @@ async def reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
         except ApiError as error:
             # Say why in the status (the queue retries with backoff): a user sees it with kubectl.
             message = f"the API server refused a child object: {error}"
-            await common.write_status(client, INFO, body, "Failed", [Cond("Ready", False, "ApplyFailed", message)])
+            await work.write_status(client, INFO, body, "Failed", [Cond("Ready", False, "ApplyFailed", message)])
             raise
         if context.rotation:
-            await client.merge_patch(INFO, name, namespace, {"metadata": {"annotations": {keys.ROTATE_KEY: None}}})
+            await client.merge_patch(INFO, name, namespace, {"metadata": {"annotations": {ROTATE_KEY: None}}})
             await client.create(
                 event_manifest(body, KIND, "KeyRotated", f"the {context.rotation} key was rotated", False)
             )
@@ -133,7 +142,7 @@ async def reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
         "readyReplicas": int((deployment.get("status") or {}).get("readyReplicas") or 0),
     }
     phase, conds = summarize(problems, traffic_problem, observed)
-    await common.write_status(client, INFO, body, phase, conds, extra)
+    await work.write_status(client, INFO, body, phase, conds, extra)
 
 
 class Context:
@@ -214,7 +223,7 @@ class Context:
         if self.spec.auth_mode != AuthMode.KEY:
             return None
         current = Keys.from_secret(self.keys_secret()) or Keys.generate()
-        slot = (self.body["metadata"].get("annotations") or {}).get(keys.ROTATE_KEY)
+        slot = (self.body["metadata"].get("annotations") or {}).get(ROTATE_KEY)
         if slot in SLOTS:
             self.rotation = slot
             return current.rotated(slot)
@@ -289,5 +298,5 @@ class Context:
         }
         if self.spec.auth_mode == AuthMode.KEY:
             status["keysSecret"] = render.keys_secret_name(self.endpoint)
-        status["networkAccess"] = workspacenetwork.public_access(self.indexes, self.namespace)
+        status["networkAccess"] = network.public_access(self.indexes, self.namespace)
         return status

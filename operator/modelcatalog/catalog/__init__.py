@@ -1,0 +1,1 @@
+"""The catalog: reading and normalising its manifests, importing a local model, placement."""
