@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelcatalog.conditions import Cond, merge, same_status
-from modelcatalog.render.deployment import Problem
-from modelcatalog.render.deployment_status import Observed, Pool, summarize
+from modelcatalog.api.base import Condition, merge_conditions
+from modelcatalog.controllers.work import same_status
+from modelcatalog.render.deployment_status import Observed, Pool, Problem, summarize
 
 
 def deployment(ready: int, replicas: int, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def unschedulable(message: str) -> dict[str, Any]:
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}}  # fmt: skip
 
 
-def conditions(conds: list[Cond]) -> dict[str, Cond]:
+def conditions(conds: list[Condition]) -> dict[str, Condition]:
     return {c.type: c for c in conds}
 
 
@@ -32,14 +32,14 @@ def test_ready_when_every_replica_is_ready() -> None:
         "Available",
         "Ready",
     ]
-    assert all(c.status for c in conds)
+    assert all(c.is_true for c in conds)
 
 
 def test_provisioning_while_the_model_loads_and_degraded_when_some_replicas_are_ready() -> None:
     assert summarize([], None, Observed(2, deployment(0, 2)))[0] == "Provisioning"
     phase, conds = summarize([], None, Observed(2, deployment(1, 2)))
     assert phase == "Degraded"
-    assert conditions(conds)["Available"].status is True
+    assert conditions(conds)["Available"].status == "True"
 
 
 def test_pending_with_no_node_pool_for_the_instance_type() -> None:
@@ -49,7 +49,7 @@ def test_pending_with_no_node_pool_for_the_instance_type() -> None:
     phase, conds = summarize([], None, observed)
     capacity = conditions(conds)["CapacityAvailable"]
     assert phase == "Pending"
-    assert (capacity.status, capacity.reason) == (False, "NoNodePool")
+    assert (capacity.status, capacity.reason) == ("False", "NoNodePool")
     assert "no node matches InstanceType standard-nd96amsr-a100-v4's nodeSelector" in capacity.message
     assert conditions(conds)["Ready"].reason == "NoNodePool"
 
@@ -88,15 +88,15 @@ def test_a_problem_with_the_model_fails_the_deployment_with_its_reason() -> None
     phase, conds = summarize([problem], None, Observed(1))
     by_type = conditions(conds)
     assert phase == "Failed"
-    assert (by_type["ModelResolved"].status, by_type["ModelResolved"].reason) == (False, "UnknownModel")
+    assert (by_type["ModelResolved"].status, by_type["ModelResolved"].reason) == ("False", "UnknownModel")
     assert by_type["Ready"].message == "CatalogModel nope does not exist"
-    assert by_type["CapacityAvailable"].status is None
+    assert by_type["CapacityAvailable"].status == "Unknown"
 
 
 def test_a_bad_traffic_split_keeps_the_deployment_from_being_ready() -> None:
     phase, conds = summarize([], "traffic of endpoint chat adds up to 110", Observed(1, deployment(1, 1)))
     assert phase == "Degraded"
-    assert (conditions(conds)["Ready"].status, conditions(conds)["Ready"].reason) == (False, "InvalidTrafficSplit")
+    assert (conditions(conds)["Ready"].status, conditions(conds)["Ready"].reason) == ("False", "InvalidTrafficSplit")
 
 
 def test_scaled_to_zero_is_ready() -> None:
@@ -106,13 +106,13 @@ def test_scaled_to_zero_is_ready() -> None:
 
 
 def test_transition_time_is_kept_while_the_status_holds() -> None:
-    first = merge([], [Cond("Ready", False, "Provisioning")], 1)
-    first[0]["lastTransitionTime"] = "2026-01-01T00:00:00Z"
-    held = merge(first, [Cond("Ready", False, "Provisioning", "still loading")], 2)
-    assert held[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
-    assert held[0]["observedGeneration"] == 2
-    flipped = merge(first, [Cond("Ready", True, "Ready")], 2)
-    assert flipped[0]["lastTransitionTime"] != "2026-01-01T00:00:00Z"
+    first = merge_conditions([], [Condition.of("Ready", False, "Provisioning")], 1)
+    first = [first[0].model_copy(update={"last_transition_time": "2026-01-01T00:00:00Z"})]
+    held = merge_conditions(first, [Condition.of("Ready", False, "Provisioning", "still loading")], 2)
+    assert held[0].last_transition_time == "2026-01-01T00:00:00Z"
+    assert held[0].observed_generation == 2
+    flipped = merge_conditions(first, [Condition.of("Ready", True, "Ready")], 2)
+    assert flipped[0].last_transition_time != "2026-01-01T00:00:00Z"
 
 
 def test_same_status_ignores_only_transition_times() -> None:

@@ -121,36 +121,6 @@ def test_rendering_is_deterministic() -> None:
     assert render.render(inputs()) == render.render(inputs())
 
 
-def test_models_not_offered_on_managed_compute_or_retired_are_refused() -> None:
-    serverless_only = model_spec(weights=None, deploymentOptions={"serverless": {}})
-    [problem] = render.model_problems("cohere-command-r", serverless_only)
-    assert problem.reason == "NotOfferedForManagedCompute"
-    assert "ServerlessEndpoint" in problem.message
-    retired = model_spec(lifecycle={"stage": "Retired", "retirementDate": "2025-01-01", "replacement": "llama-3"})
-    [problem] = render.model_problems("llama-2", retired)
-    assert (problem.reason, problem.message) == (
-        "ModelRetired", "CatalogModel llama-2 was retired on 2025-01-01; move to llama-3"
-    )  # fmt: skip
-
-
-def test_too_little_gpu_memory_names_the_need_and_the_types_that_fit() -> None:
-    model = model_spec(deploymentOptions={"managedCompute": {"minGpuMemoryGiB": 160}})
-    [problem] = render.instance_type_problems("big", model, "t4", instance_type(memory_gib=16), ["a100-x2", "h100-x8"])
-    assert problem.reason == "InsufficientGPUMemory"
-    assert problem.message == (
-        "InstanceType t4 has 16 GiB of GPU memory; CatalogModel big needs at least 160 GiB;"
-        " instance types that fit: a100-x2, h100-x8"
-    )
-    assert render.fits(model, "a100-x2", instance_type(gpus=2))
-
-
-def test_allowed_instance_types_and_gpu_requirements_are_enforced() -> None:
-    model = model_spec(deploymentOptions={"managedCompute": {"allowedInstanceTypes": ["h100"]}})
-    assert render.instance_type_problems("m", model, "a100", instance_type(), [])[0].reason == "InstanceTypeNotAllowed"
-    cpu_only = instance_type(gpu=None)
-    assert render.instance_type_problems("m", model_spec(), "cpu", cpu_only, [])[0].reason == "GPURequired"
-
-
 def test_an_endpoints_traffic_must_add_up_to_0_or_100() -> None:
     assert render.endpoint_weight_problem("chat", {"blue": 90, "green": 10}) is None
     assert render.endpoint_weight_problem("chat", {"blue": 0, "green": 0}) is None

@@ -15,7 +15,7 @@ from modelcatalog.render.network import (
     EGRESS,
     EGRESS_FQDN,
     MODEL_SERVER_INGRESS,
-    POLICY_NAMES,
+    OWNS,
     ROUTER_INGRESS,
     NetworkSettings,
     fqdn_rules_condition,
@@ -435,9 +435,9 @@ def test_every_network_policy_states_its_policy_types() -> None:
                 assert policy["spec"]["policyTypes"] in (["Ingress"], ["Egress"])
 
 
-def test_every_rendered_name_is_one_the_controller_knows_to_prune() -> None:
-    seen: set[str] = set()
+def test_every_rendered_kind_is_one_the_workspace_declares_it_owns() -> None:
+    owned = {(info.api_version, info.kind) for info in OWNS}
     for network in [*SETTINGS_UNDER_TEST, spec(**APPROVED)]:
         for settings in (SETTINGS, CILIUM):
-            seen.update(render(network, settings))
-    assert seen == set(POLICY_NAMES)
+            for policy in render_network_policies(NS, network, settings, None if network is None else "net"):
+                assert (policy["apiVersion"], policy["kind"]) in owned

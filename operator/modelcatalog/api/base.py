@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -59,6 +60,32 @@ class Condition(KubeModel):
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation this condition was computed for."
     )
+
+    @classmethod
+    def of(cls, type_: str, ok: bool | None, reason: str, message: str = "") -> Condition:
+        """A condition whose status is True, False, or Unknown (None)."""
+        status = ConditionStatus.UNKNOWN if ok is None else ConditionStatus(str(ok))
+        return cls(type=type_, status=status, reason=reason, message=message)
+
+    @property
+    def is_true(self) -> bool:
+        return self.status == ConditionStatus.TRUE
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_conditions(previous: list[Condition], new: list[Condition], generation: int | None) -> list[Condition]:
+    """The new conditions stamped with the generation; one whose status did not change keeps its time."""
+    before = {c.type: c for c in previous}
+    merged = []
+    for cond in new:
+        old = before.get(cond.type)
+        kept = old is not None and old.status == cond.status and old.last_transition_time
+        stamp = old.last_transition_time if kept and old is not None else now()
+        merged.append(cond.model_copy(update={"last_transition_time": stamp, "observed_generation": generation}))
+    return merged
 
 
 class Status(KubeModel):

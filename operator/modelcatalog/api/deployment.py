@@ -14,6 +14,14 @@ class AuthMode(StrEnum):
     TOKEN = "token"  # noqa: S105 (an auth mode, not a secret)
 
 
+class DeploymentPhase(StrEnum):
+    READY = "Ready"
+    DEGRADED = "Degraded"
+    PROVISIONING = "Provisioning"
+    PENDING = "Pending"
+    FAILED = "Failed"
+
+
 class Autoscale(KubeModel):
     """A HorizontalPodAutoscaler owns the replica count when this is set."""
 
@@ -93,6 +101,8 @@ class EndpointStatus(KubeModel):
 
 class ModelDeploymentStatus(Status):
     """Replicas, the endpoint to call, and conditions from what the cluster reports."""
+
+    phase: DeploymentPhase | None = Field(default=None, description="A one-word summary for `kubectl get`.")
 
     replicas: int | None = Field(default=None, description="Replicas that exist.")
     ready_replicas: int | None = Field(default=None, description="Replicas ready for traffic.")

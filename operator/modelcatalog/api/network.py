@@ -110,8 +110,16 @@ class WorkspaceNetworkSpec(KubeModel):
     outbound: Outbound = Field(default_factory=Outbound, description="Outbound isolation mode and rules.")
 
 
+class NetworkPhase(StrEnum):
+    READY = "Ready"
+    FAILED = "Failed"
+    CONFLICT = "Conflict"
+
+
 class WorkspaceNetworkStatus(Status):
     """Which endpoints the setting covers and the policies in force."""
+
+    phase: NetworkPhase | None = Field(default=None, description="A one-word summary for `kubectl get`.")
 
     endpoints: list[str] = Field(default_factory=list, description="Endpoints (kind/name) the setting covers.")
     policies: list[str] = Field(default_factory=list, description="NetworkPolicies in force.")

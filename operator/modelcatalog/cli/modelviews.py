@@ -15,8 +15,8 @@ from modelcatalog.api.catalog import (
     InstanceTypeSpec,
     Lifecycle,
     ServerlessOption,
-    min_gpu_memory_gib,
 )
+from modelcatalog.catalog import placement
 from modelcatalog.catalog.files import Entry, label_value
 from modelcatalog.cli.errors import CliError, ExitCode
 
@@ -122,28 +122,6 @@ def alphanumerics(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalnum())
 
 
-def required_gpu_memory_gib(spec: CatalogModelSpec) -> int | None:
-    """minGpuMemoryGiB as written, else derived from the weights; None when neither says."""
-    managed = spec.deployment_options.managed_compute
-    if managed is not None and managed.min_gpu_memory_gib is not None:
-        return managed.min_gpu_memory_gib
-    if spec.weights is not None and spec.weights.parameters_billions:
-        return min_gpu_memory_gib(spec.weights.parameters_billions, spec.weights.dtype)
-    return None
-
-
-def fitting_instance_types(spec: CatalogModelSpec, types: dict[str, InstanceTypeSpec]) -> list[str]:
-    """Types with enough GPU memory in total, limited to allowedInstanceTypes when the publisher lists some."""
-    managed = spec.deployment_options.managed_compute
-    if managed is None:
-        return []
-    needed = required_gpu_memory_gib(spec) or 0
-    allowed = set(managed.allowed_instance_types)
-    return sorted(
-        name for name, it in types.items() if it.gpu_memory_gib >= needed and (not allowed or name in allowed)
-    )
-
-
 def days_until(day: str | None, today: date) -> int | None:
     return (date.fromisoformat(day) - today).days if day else None
 
@@ -225,8 +203,8 @@ class Card:
 
 def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date) -> Card:
     spec = entry.spec
-    needed = required_gpu_memory_gib(spec)
-    fitting = fitting_instance_types(spec, types)
+    needed = placement.gpu_memory_needed_gib(spec)
+    fitting = placement.fitting_types(entry.name, spec, types)
     retirement = days_until(spec.lifecycle.retirement_date, today)
     context = f"{spec.context_window} tokens" if spec.context_window else None
     if context and spec.context_window_source:
@@ -349,7 +327,7 @@ def compare(entries: Sequence[Entry], today: date) -> Comparison:
         row("parameters (billions)", lambda s: s.weights.parameters_billions if s.weights else None),
         row("dtype", lambda s: str(s.weights.dtype) if s.weights else None),
         row("context window", lambda s: s.context_window),
-        row("min GPU memory (GiB)", required_gpu_memory_gib),
+        row("min GPU memory (GiB)", placement.gpu_memory_needed_gib),
         row("deployment options", deployment_option_names),
         row("serverless regions", serverless_regions),
         Row("price input", [price(s, "input") for s in specs], price_unit, prices),

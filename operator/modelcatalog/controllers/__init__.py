@@ -1,5 +1,5 @@
-"""kopf handlers. Importing this package registers them all: `kopf run -m modelcatalog.controllers`."""
+"""kopf runs the operator (startup, peering, liveness); importing this package registers every controller."""
 
-from modelcatalog.controllers import deployment, indexes, network, startup
+from modelcatalog.controllers import deployment, network, startup
 
-__all__ = ["deployment", "indexes", "network", "startup"]
+__all__ = ["deployment", "network", "startup"]

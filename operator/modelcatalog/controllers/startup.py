@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -10,10 +11,17 @@ import kopf
 from prometheus_client import start_http_server
 
 from modelcatalog import GROUP
+from modelcatalog.controllers import work
+from modelcatalog.controllers.cluster import ClusterView
 from modelcatalog.kube.client import IN_CLUSTER_TOKEN, KubeClient
+from modelcatalog.kube.resources import ResourceInfo
+from modelcatalog.render.deployment import KIND as DEPLOYMENT_KIND
 from modelcatalog.render.network import CILIUM_POLICY_API, NetworkSettings
+from modelcatalog.render.network import KIND as NETWORK_KIND
+from modelcatalog.render.owners import child_resources
 from modelcatalog.settings import Settings
 
+RESYNC_SECONDS = 300
 METRICS_PORT = int(os.environ.get("MODELCATALOG_METRICS_PORT", "0"))  # 0: no metrics server
 
 
@@ -47,7 +55,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.network = await network_settings(memo.client, memo.settings)
     memo.queues = {}
     memo.access_modes = {}  # namespace -> public access its endpoints were last told
-    memo.indexes = {}
+    memo.cluster = ClusterView(memo.client, memo, await served(memo.client, child_resources()))
+    memo.cluster.start()
+    memo.resync = asyncio.get_running_loop().create_task(resync_forever(memo))
     if METRICS_PORT:
         start_http_server(METRICS_PORT)
     logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
@@ -61,8 +71,32 @@ def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kop
     return kopf.login_with_kubeconfig(settings=settings, logger=logger)
 
 
+async def resync_forever(memo: kopf.Memo) -> None:
+    """Re-check every object now and then (a missed event, a date passing), through the work queues."""
+    await memo.cluster.ready()
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        for body in memo.cluster.deployments.all():
+            work.request(memo, DEPLOYMENT_KIND, (body["metadata"].get("namespace"), body["metadata"]["name"]))
+        for namespace in {n["metadata"].get("namespace") for n in memo.cluster.networks.all()}:
+            work.request(memo, NETWORK_KIND, namespace)
+
+
+async def served(client: KubeClient, resources: tuple[ResourceInfo, ...]) -> list[ResourceInfo]:
+    """The resources the API server serves (an optional CRD such as Cilium's may be absent)."""
+    found = []
+    for info in resources:
+        path = "/api/v1" if info.api_version == "v1" else f"/apis/{info.api_version}"
+        listing = await client.get_path(path)
+        if any(r.get("name") == info.plural for r in (listing or {}).get("resources", [])):
+            found.append(info)
+    return found
+
+
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync.cancel()
+    await memo.cluster.stop()
     for queue in memo.queues.values():
         await queue.close()
     await memo.client.close()

@@ -1,31 +1,48 @@
-"""What every controller shares: its work queue, the indexes, timed reconciles, status writes."""
+"""What every controller shares: one work queue per kind, cross-kind requests, status writes.
+
+A controller registers its reconcile with `@reconciler(KIND)`; anyone asks for a reconcile with
+`request(memo, KIND, key)`, so controllers never import each other.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
-from modelcatalog.conditions import Cond, merge, same_status
+from modelcatalog.api.base import Condition, Status, merge_conditions
 from modelcatalog.controllers.queue import WorkQueue
 from modelcatalog.kube.client import KubeClient, event_manifest
 from modelcatalog.kube.resources import ResourceInfo
 from modelcatalog.metrics import RECONCILE_SECONDS, RECONCILES
 
+Reconcile = Callable[[kopf.Memo, Any], Awaitable[None]]
+R = TypeVar("R", bound=Reconcile)
+RECONCILERS: dict[str, Reconcile] = {}
 WARNING_PHASES = {"Failed", "Pending", "Conflict"}
 
 
-def remember(memo: kopf.Memo, kwargs: dict[str, Any]) -> None:
-    """Keep kopf's indexes (passed to every handler) where the background reconciles can read them."""
-    memo.indexes.update({k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)})
+def reconciler(kind: str) -> Callable[[R], R]:
+    def register(fn: R) -> R:
+        RECONCILERS[kind] = fn
+        return fn
+
+    return register
 
 
-def queue(memo: kopf.Memo, kind: str, reconcile: Callable[[kopf.Memo, Any], Awaitable[None]]) -> WorkQueue:
-    """The kind's work queue, created on first use; each run is timed and counted."""
+def request(memo: kopf.Memo, kind: str, key: Hashable) -> None:
+    """Reconcile the object of `kind` named by `key` soon (requests coalesce per key)."""
+    queue_of(memo, kind).request(key)
+
+
+def queue_of(memo: kopf.Memo, kind: str) -> WorkQueue:
+    """The kind's work queue, created on first use; each run waits for the caches, then is timed and counted."""
     if kind not in memo.queues:
+        reconcile = RECONCILERS[kind]
 
         async def work(key: Hashable) -> None:
+            await memo.cluster.ready()
             with RECONCILE_SECONDS.labels(kind).time():
                 try:
                     await reconcile(memo, key)
@@ -39,28 +56,41 @@ def queue(memo: kopf.Memo, kind: str, reconcile: Callable[[kopf.Memo, Any], Awai
     return found
 
 
-async def write_status(
-    client: KubeClient,
-    info: ResourceInfo,
-    body: dict[str, Any],
-    phase: str,
-    conds: list[Cond],
-    extra: dict[str, Any] | None = None,
-) -> None:
+async def write_status(client: KubeClient, info: ResourceInfo, body: dict[str, Any], status: Status) -> None:
     """Patch the status when a user would see a difference; an Event when the phase changes."""
     meta = body["metadata"]
     current = body.get("status") or {}
     generation = meta.get("generation")
-    status = {
-        "observedGeneration": generation,
-        "phase": phase,
-        **(extra or {}),
-        "conditions": merge(current.get("conditions", []), conds, generation),
-    }
-    if same_status(current, status):
+    previous = [Condition.model_validate(c) for c in current.get("conditions") or [] if _well_formed(c)]
+    stamped = status.model_copy(
+        update={
+            "observed_generation": generation,
+            "conditions": merge_conditions(previous, status.conditions, generation),
+        }
+    )
+    wire = stamped.to_wire()
+    if same_status(current, wire):
         return
-    await client.patch_status(info, meta["name"], meta.get("namespace"), status)
+    await client.patch_status(info, meta["name"], meta.get("namespace"), wire)
+    phase = str(status.phase)
     if current.get("phase") != phase:
-        ready = next((c for c in conds if c.type == "Ready"), None)
+        ready = next((c for c in status.conditions if c.type == "Ready"), None)
         message = (ready.message if ready else "") or f"phase {phase}"
         await client.create(event_manifest(body, info.kind, phase, message, warning=phase in WARNING_PHASES))
+
+
+def _well_formed(condition: Any) -> bool:
+    return isinstance(condition, dict) and "type" in condition and "status" in condition
+
+
+def same_status(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """True when writing `desired` would change nothing a user can see (transition times aside)."""
+    return _without_times(current) == _without_times(desired)
+
+
+def _without_times(status: dict[str, Any]) -> dict[str, Any]:
+    stripped = {k: v for k, v in status.items() if k != "conditions"}
+    stripped["conditions"] = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+    ]
+    return stripped

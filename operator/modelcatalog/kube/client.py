@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import kubernetes
 
-from modelcatalog.conditions import now
+from modelcatalog.api.base import now
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.metrics import API_WRITES
 
 FIELD_MANAGER = "modelcatalog"
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TOKEN_REFRESH_SECONDS = 60
+WATCH_READ_TIMEOUT = 330  # seconds without a byte (the server ends a watch within its timeoutSeconds)
 
 
 class ApiError(Exception):
@@ -55,6 +57,14 @@ class KubeClient:
         token = config.api_key.get("authorization")
         return cls(config.host, context, token, token_file)
 
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
+                timeout=aiohttp.ClientTimeout(total=60),
+            )
+        return self._session
+
     def _headers(self) -> dict[str, str]:
         if self._token_file and time.monotonic() - self._token_read_at > TOKEN_REFRESH_SECONDS:
             self._token = f"Bearer {self._token_file.read_text().strip()}"
@@ -64,11 +74,7 @@ class KubeClient:
     async def _request(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None, content_type: str = ""
     ) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
-                timeout=aiohttp.ClientTimeout(total=60),
-            )
+        session = self._open()
         headers = self._headers()
         data = None
         if body is not None:
@@ -76,7 +82,7 @@ class KubeClient:
             data = json.dumps(body)
         if method != "GET":
             API_WRITES.labels(method).inc()
-        async with self._session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
+        async with session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
             text = await r.text()
             payload = json.loads(text) if text and r.content_type == "application/json" else None
             if r.status >= 400:
@@ -102,6 +108,25 @@ class KubeClient:
                 return None
             raise
         return result
+
+    async def list_page(self, info: ResourceInfo, params: dict[str, str]) -> dict[str, Any]:
+        """One page of a list (`limit`/`continue` in params)."""
+        result: dict[str, Any] = await self._request("GET", info.path(), params=params)
+        return result
+
+    async def watch(self, info: ResourceInfo, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request, decoded, until the server ends it."""
+        session = self._open()
+        query = {**params, "watch": "true", "allowWatchBookmarks": "true"}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=WATCH_READ_TIMEOUT)
+        async with session.get(
+            self.server + info.path(), params=query, headers=self._headers(), timeout=timeout
+        ) as response:
+            if response.status >= 400:
+                raise ApiError(response.status, response.reason or "", (await response.text()).strip())
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with our one field manager, taking over fields others changed (drift)."""

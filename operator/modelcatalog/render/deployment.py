@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelcatalog import labels
-from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage, Runtime
+from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Runtime
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
+from modelcatalog.kube.resources import resource
 from modelcatalog.render.keys import Keys
 from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner, metadata
 from modelcatalog.settings import Settings
 
 KIND = "ModelDeployment"
+OWNS = (
+    resource("apps/v1", "Deployment"),
+    resource("v1", "Service"),
+    resource("v1", "Secret"),
+    resource("policy/v1", "PodDisruptionBudget"),
+    resource("autoscaling/v2", "HorizontalPodAutoscaler"),
+)
 GPU = "nvidia.com/gpu"
 CACHE_DIR = "/models"
 SHM_SIZE = "16Gi"
@@ -34,54 +42,6 @@ def pod_selector(name: str) -> dict[str, str]:
 
 def selector_string(name: str) -> str:
     return ",".join(f"{k}={v}" for k, v in pod_selector(name).items())
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a deployment cannot be placed: the condition it sets and a message saying what to do."""
-
-    condition: str
-    reason: str
-    message: str
-
-
-def model_problems(model_name: str, model: CatalogModelSpec) -> list[Problem]:
-    if model.deployment_options.managed_compute is None:
-        return [Problem("ModelResolved", "NotOfferedForManagedCompute",
-                        f"CatalogModel {model_name} is not offered on managed compute; "
-                        "deploy it with a ServerlessEndpoint instead")]  # fmt: skip
-    lifecycle = model.lifecycle
-    if lifecycle.stage == LifecycleStage.RETIRED:
-        instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
-        message = f"CatalogModel {model_name} was retired on {lifecycle.retirement_date}{instead}"
-        return [Problem("ModelResolved", "ModelRetired", message)]
-    return []
-
-
-def instance_type_problems(
-    model_name: str, model: CatalogModelSpec, type_name: str, instance_type: InstanceTypeSpec, fitting: list[str]
-) -> list[Problem]:
-    """What makes this instance type unfit for the model; `fitting` names the types that would do."""
-    managed = model.deployment_options.managed_compute
-    assert managed is not None
-    alternatives = f"; instance types that fit: {', '.join(fitting)}" if fitting else ""
-    if managed.allowed_instance_types and type_name not in managed.allowed_instance_types:
-        allowed = ", ".join(managed.allowed_instance_types)
-        return [Problem("InstanceTypeResolved", "InstanceTypeNotAllowed",
-                        f"CatalogModel {model_name} supports only the instance types {allowed}")]  # fmt: skip
-    if managed.runtime == Runtime.VLLM and instance_type.gpu is None:
-        message = f"InstanceType {type_name} has no GPU and {managed.runtime} needs one{alternatives}"
-        return [Problem("InstanceTypeResolved", "GPURequired", message)]
-    needed = managed.min_gpu_memory_gib or 0
-    if instance_type.gpu is not None and instance_type.gpu_memory_gib < needed:
-        return [Problem("InstanceTypeResolved", "InsufficientGPUMemory",
-                        f"InstanceType {type_name} has {instance_type.gpu_memory_gib} GiB of GPU memory;"
-                        f" CatalogModel {model_name} needs at least {needed} GiB{alternatives}")]  # fmt: skip
-    return []
-
-
-def fits(model: CatalogModelSpec, type_name: str, instance_type: InstanceTypeSpec) -> bool:
-    return not instance_type_problems("", model, type_name, instance_type, [])
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,75 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelcatalog.conditions import Cond
-from modelcatalog.render.deployment import GPU, Problem
+from pydantic import ValidationError
+
+from modelcatalog.api.base import Condition, ConditionStatus, describe
+from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage
+from modelcatalog.api.deployment import DeploymentPhase, EndpointStatus, ModelDeploymentStatus
+from modelcatalog.catalog import placement
+from modelcatalog.render.deployment import GPU
 
 CONDITION_TYPES = ("ModelResolved", "InstanceTypeResolved", "CapacityAvailable", "Available", "Ready")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a deployment cannot be placed: the condition it sets and a message saying what to do."""
+
+    condition: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The catalog entries a deployment resolved to."""
+
+    model: CatalogModelSpec
+    instance_type: InstanceTypeSpec
+
+
+def resolve(
+    model_name: str,
+    model: CatalogModelSpec | ValidationError | None,
+    type_name: str,
+    types: dict[str, InstanceTypeSpec],
+) -> Placement | Problem:
+    """The model and instance type a deployment names, or the first reason it cannot be placed."""
+    if model is None:
+        return Problem("ModelResolved", "UnknownModel",
+                       f"CatalogModel {model_name} does not exist: see `kubectl get catalogmodels`"
+                       " or `modelcatalog models list --deployment-option managed`")  # fmt: skip
+    if isinstance(model, ValidationError):
+        return Problem("ModelResolved", "InvalidModel", f"CatalogModel {model_name}: {describe(model)}")
+    if model.deployment_options.managed_compute is None:
+        return Problem("ModelResolved", "NotOfferedForManagedCompute",
+                       f"CatalogModel {model_name} is not offered on managed compute; "
+                       "deploy it with a ServerlessEndpoint instead")  # fmt: skip
+    lifecycle = model.lifecycle
+    if lifecycle.stage == LifecycleStage.RETIRED:
+        instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
+        return Problem("ModelResolved", "ModelRetired",
+                       f"CatalogModel {model_name} was retired on {lifecycle.retirement_date}{instead}")  # fmt: skip
+    fitting = ", ".join(placement.fitting_types(model_name, model, types))
+    instance_type = types.get(type_name)
+    if instance_type is None:
+        return Problem("InstanceTypeResolved", "UnknownInstanceType",
+                       f"InstanceType {type_name} does not exist; fitting types: {fitting or 'none'}")  # fmt: skip
+    unfit = placement.unfit(model_name, model, type_name, instance_type)
+    if unfit is not None:
+        named = fitting and unfit.reason != "InstanceTypeNotAllowed"
+        return Problem("InstanceTypeResolved", unfit.reason,
+                       unfit.message + (f"; instance types that fit: {fitting}" if named else ""))  # fmt: skip
+    return Placement(model, instance_type)
+
+
+def deprecation_note(model_name: str, model: CatalogModelSpec) -> str:
+    lifecycle = model.lifecycle
+    if lifecycle.stage != LifecycleStage.DEPRECATED:
+        return ""
+    instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
+    return f"CatalogModel {model_name} is deprecated and retires on {lifecycle.retirement_date}{instead}"
 
 
 @dataclass(frozen=True)
@@ -31,79 +96,111 @@ class Observed:
     model_note: str = ""  # e.g. a deprecation warning, shown on ModelResolved
 
 
-def summarize(problems: list[Problem], traffic_problem: str | None, observed: Observed) -> tuple[str, list[Cond]]:
+def deployment_status(
+    problem: Problem | None, traffic_problem: str | None, observed: Observed, endpoint: EndpointStatus, selector: str
+) -> ModelDeploymentStatus:
+    """The whole status a user sees: phase, conditions, replicas, and where to call."""
+    phase, conditions = summarize([problem] if problem else [], traffic_problem, observed)
+    live = (observed.deployment or {}).get("status") or {}
+    return ModelDeploymentStatus(
+        phase=phase,
+        conditions=conditions,
+        replicas=int(live.get("replicas") or 0),
+        ready_replicas=int(live.get("readyReplicas") or 0),
+        selector=selector,
+        endpoint=endpoint,
+    )
+
+
+def failed_status(reason: str, message: str) -> ModelDeploymentStatus:
+    return ModelDeploymentStatus(
+        phase=DeploymentPhase.FAILED, conditions=[Condition.of("Ready", False, reason, message)]
+    )
+
+
+def summarize(
+    problems: list[Problem], traffic_problem: str | None, observed: Observed
+) -> tuple[DeploymentPhase, list[Condition]]:
     """The phase and the conditions, in CONDITION_TYPES order."""
     if problems:
-        return "Failed", _failed(problems)
+        return DeploymentPhase.FAILED, _failed(problems)
     capacity = capacity_condition(observed)
     ready_replicas = _ready_replicas(observed.deployment)
     desired = observed.desired_replicas
-    available = Cond(
+    available = Condition.of(
         "Available",
         ready_replicas >= min(desired, 1),
         "MinimumReplicasAvailable" if ready_replicas >= min(desired, 1) else "NoReplicaReady",
         f"{ready_replicas} of {desired} replicas ready",
     )
     if desired == 0 or ready_replicas >= desired:
-        phase = "Ready"
+        phase = DeploymentPhase.READY
     elif ready_replicas > 0:
-        phase = "Degraded"
-    elif capacity.status is False:
-        phase = "Pending"
+        phase = DeploymentPhase.DEGRADED
+    elif capacity.status == ConditionStatus.FALSE:
+        phase = DeploymentPhase.PENDING
     else:
-        phase = "Provisioning"
+        phase = DeploymentPhase.PROVISIONING
     if traffic_problem:
-        phase = "Degraded" if phase == "Ready" else phase
-        ready = Cond("Ready", False, "InvalidTrafficSplit", traffic_problem)
-    elif phase == "Ready":
-        ready = Cond("Ready", True, "ScaledToZero" if desired == 0 else "Ready", f"{ready_replicas} of {desired} ready")
-    elif capacity.status is False:
-        ready = Cond("Ready", False, capacity.reason, capacity.message)
+        phase = DeploymentPhase.DEGRADED if phase == DeploymentPhase.READY else phase
+        ready = Condition.of("Ready", False, "InvalidTrafficSplit", traffic_problem)
+    elif phase == DeploymentPhase.READY:
+        ready = Condition.of(
+            "Ready", True, "ScaledToZero" if desired == 0 else "Ready", f"{ready_replicas} of {desired} ready"
+        )
+    elif capacity.status == ConditionStatus.FALSE:
+        ready = Condition.of("Ready", False, capacity.reason, capacity.message)
     else:
-        ready = Cond(
+        ready = Condition.of(
             "Ready", False, phase, f"{ready_replicas} of {desired} replicas ready; models take minutes to load"
         )
-    resolved_model = Cond(
+    resolved_model = Condition.of(
         "ModelResolved", True, "Deprecated" if observed.model_note else "Resolved", observed.model_note
     )
-    resolved_type = Cond("InstanceTypeResolved", True, "Resolved", "")
+    resolved_type = Condition.of("InstanceTypeResolved", True, "Resolved", "")
     return phase, [resolved_model, resolved_type, capacity, available, ready]
 
 
-def _failed(problems: list[Problem]) -> list[Cond]:
+def _failed(problems: list[Problem]) -> list[Condition]:
     by_type = {p.condition: p for p in problems}
     first = problems[0]
     conds = []
     for kind in ("ModelResolved", "InstanceTypeResolved"):
         problem = by_type.get(kind)
-        conds.append(Cond(kind, False, problem.reason, problem.message) if problem else Cond(kind, True, "Resolved"))
+        conds.append(
+            Condition.of(kind, False, problem.reason, problem.message)
+            if problem
+            else Condition.of(kind, True, "Resolved")
+        )
     conds += [
-        Cond("CapacityAvailable", None, "NotEvaluated", "the model or instance type could not be resolved"),
-        Cond("Available", False, "NotDeployed", first.message),
-        Cond("Ready", False, first.reason, first.message),
+        Condition.of("CapacityAvailable", None, "NotEvaluated", "the model or instance type could not be resolved"),
+        Condition.of("Available", False, "NotDeployed", first.message),
+        Condition.of("Ready", False, first.reason, first.message),
     ]
     return conds
 
 
-def capacity_condition(observed: Observed) -> Cond:
+def capacity_condition(observed: Observed) -> Condition:
     quota = _quota_refusal(observed.deployment)
     if quota:
-        return Cond("CapacityAvailable", False, "QuotaExceeded", f"the namespace's quota refused a replica: {quota}")
+        return Condition.of(
+            "CapacityAvailable", False, "QuotaExceeded", f"the namespace's quota refused a replica: {quota}"
+        )
     unschedulable = [message for pod in observed.pods if (message := _unschedulable_message(pod)) is not None]
     if not unschedulable:
-        return Cond("CapacityAvailable", True, "Scheduled", "")
+        return Condition.of("CapacityAvailable", True, "Scheduled", "")
     count = f"{len(unschedulable)} replica(s) cannot be scheduled"
     pool = observed.pool
     if pool is not None and pool.nodes == 0:
-        return Cond("CapacityAvailable", False, "NoNodePool",
+        return Condition.of("CapacityAvailable", False, "NoNodePool",
                     f"{count}: no node matches InstanceType {observed.instance_type}'s nodeSelector ({pool.selector});"
                     " the cluster has no node pool for it")  # fmt: skip
     if pool is not None and pool.max_gpus < observed.gpus_per_replica:
         needs = f"InstanceType {observed.instance_type} needs {observed.gpus_per_replica} per replica"
         message = f"{count}: nodes of pool {pool.selector} have at most {pool.max_gpus} {GPU}; {needs}"
-        return Cond("CapacityAvailable", False, "InsufficientGPU", message)
+        return Condition.of("CapacityAvailable", False, "InsufficientGPU", message)
     nodes = f"all {pool.nodes} node(s) of pool {pool.selector} are busy" if pool else "no node fits"
-    return Cond("CapacityAvailable", False, "InsufficientCapacity", f"{count}: {nodes}: {unschedulable[0]}")
+    return Condition.of("CapacityAvailable", False, "InsufficientCapacity", f"{count}: {nodes}: {unschedulable[0]}")
 
 
 def _ready_replicas(deployment: dict[str, Any] | None) -> int:

@@ -37,15 +37,15 @@ from modelcatalog.api.network import (
     RuleType,
     WorkspaceNetworkSpec,
 )
+from modelcatalog.kube.resources import resource
 
+CILIUM_POLICY_API = "cilium.io/v2"
+KIND = "WorkspaceNetwork"
+OWNS = (resource("networking.k8s.io/v1", "NetworkPolicy"), resource(CILIUM_POLICY_API, "CiliumNetworkPolicy"))
 MODEL_SERVER_INGRESS = "modelcatalog-model-server-ingress"
 ROUTER_INGRESS = "modelcatalog-router-ingress"
 EGRESS = "modelcatalog-egress"
 EGRESS_FQDN = "modelcatalog-egress-fqdn"
-# Every name the renderer may produce: whatever of these a render leaves out is to be pruned.
-POLICY_NAMES = (MODEL_SERVER_INGRESS, ROUTER_INGRESS, EGRESS, EGRESS_FQDN)
-
-CILIUM_POLICY_API = "cilium.io/v2"
 FQDN_RULES_ENFORCED = "FQDNRulesEnforced"
 
 # Set by the API server on every namespace since Kubernetes 1.22: selects a namespace by name.

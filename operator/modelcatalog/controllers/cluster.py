@@ -1,0 +1,208 @@
+"""The operator's view of the cluster: one watch cache per resource it reads.
+
+The child caches derive from what each kind declares it owns (`render.owners.OWNERSHIP`), each
+filtered on the server by the managed-by label. Reads that cross kinds return pydantic models.
+Controllers subscribe to changes with `@on_change(CACHE)`; a change never runs a reconcile itself,
+it only requests one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from modelcatalog import API_VERSION
+from modelcatalog.api.base import Toggle
+from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec
+from modelcatalog.api.network import WorkspaceNetworkSpec
+from modelcatalog.kube.cache import Obj, WatchCache
+from modelcatalog.kube.client import KubeClient
+from modelcatalog.kube.resources import ResourceInfo, resource
+from modelcatalog.labels import COMPONENT, DEPLOYMENT, MANAGED_BY, MANAGER, MODEL_SERVER, OWNER_KIND, OWNER_NAME
+
+CHILDREN = "children"
+PODS = "pods"
+NODES = "nodes"
+MODELS = "catalogmodels"
+INSTANCE_TYPES = "instancetypes"
+DEPLOYMENTS = "modeldeployments"
+NETWORKS = "workspacenetworks"
+
+Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
+LISTENERS: defaultdict[str, list[Listener]] = defaultdict(list)
+
+
+def on_change(cache: str) -> Callable[[Listener], Listener]:
+    """Register a listener for changes of one cache (for CHILDREN: of any child kind)."""
+
+    def register(fn: Listener) -> Listener:
+        LISTENERS[cache].append(fn)
+        return fn
+
+    return register
+
+
+def without_status_edits(obj: Obj) -> Obj:
+    """A child as reconciles need it: managedFields only of spec/data edits (others' fields show drift)."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+    edits = [e for e in obj["metadata"].get("managedFields") or [] if not e.get("subresource")]
+    if edits:
+        meta["managedFields"] = edits
+    return {**obj, "metadata": meta}
+
+
+def pod_summary(pod: Obj) -> Obj:
+    status = pod.get("status") or {}
+    return {
+        "metadata": {k: pod["metadata"].get(k) for k in ("name", "namespace", "labels", "resourceVersion")},
+        "status": {"phase": status.get("phase"), "conditions": status.get("conditions") or []},
+    }
+
+
+def node_summary(node: Obj) -> Obj:
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    return {
+        "metadata": {k: node["metadata"].get(k) for k in ("name", "labels", "resourceVersion")},
+        "gpus": int(allocatable.get("nvidia.com/gpu", 0) or 0),
+    }
+
+
+def owner_key(obj: Obj) -> Iterable[Hashable]:
+    labels = obj["metadata"].get("labels") or {}
+    return [(obj["metadata"].get("namespace"), labels.get(OWNER_KIND), labels.get(OWNER_NAME))]
+
+
+def owner_kind_key(obj: Obj) -> Iterable[Hashable]:
+    return [(obj["metadata"].get("namespace"), (obj["metadata"].get("labels") or {}).get(OWNER_KIND))]
+
+
+def pod_owner(obj: Obj) -> Iterable[Hashable]:
+    return [(obj["metadata"].get("namespace"), (obj["metadata"].get("labels") or {}).get(DEPLOYMENT))]
+
+
+def deployment_refs(obj: Obj) -> Iterable[Hashable]:
+    namespace, name = obj["metadata"].get("namespace"), obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    return [
+        ("endpoint", namespace, spec.get("endpointName") or name),
+        ("model", spec.get("model")),
+        ("instancetype", spec.get("instanceType")),
+        ("namespace", namespace),
+    ]
+
+
+def in_namespace(obj: Obj) -> Iterable[Hashable]:
+    return [obj["metadata"].get("namespace")]
+
+
+def alive(objs: list[Obj]) -> list[Obj]:
+    return [o for o in objs if not o["metadata"].get("deletionTimestamp")]
+
+
+CHILD_INDEXES = {"owner": owner_key, "owner_kind": owner_kind_key}
+
+
+class ClusterView:
+    def __init__(self, client: KubeClient, memo: kopf.Memo, children: Iterable[ResourceInfo]) -> None:
+        def cache(name: str, info: ResourceInfo, **options: Any) -> WatchCache:
+            return WatchCache(client, info, on_change=lambda old, new: self._notify(name, old, new), **options)
+
+        self._memo = memo
+        managed = f"{MANAGED_BY}={MANAGER}"
+        self.children = {
+            info: cache(CHILDREN, info, label_selector=managed, slim=without_status_edits, indexes=CHILD_INDEXES)
+            for info in children
+        }
+        self.pods = cache(
+            PODS, resource("v1", "Pod"), label_selector=f"{COMPONENT}={MODEL_SERVER}", slim=pod_summary,
+            indexes={"deployment": pod_owner},
+        )  # fmt: skip
+        self.nodes = cache(NODES, resource("v1", "Node"), slim=node_summary)
+        self.models = cache(MODELS, resource(API_VERSION, "CatalogModel"))
+        self.instance_types = cache(INSTANCE_TYPES, resource(API_VERSION, "InstanceType"))
+        self.deployments = cache(
+            DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), indexes={"refs": deployment_refs}
+        )
+        self.networks = cache(NETWORKS, resource(API_VERSION, "WorkspaceNetwork"), indexes={"namespace": in_namespace})
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def caches(self) -> list[WatchCache]:
+        fixed = [self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.networks]
+        return [*self.children.values(), *fixed]
+
+    def start(self) -> None:
+        self._tasks = [asyncio.get_running_loop().create_task(c.run()) for c in self.caches]
+
+    async def ready(self) -> None:
+        """Return once every cache holds its first full list."""
+        for cache in self.caches:
+            await cache.listed.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _notify(self, cache: str, old: Obj | None, new: Obj | None) -> None:
+        for listener in LISTENERS[cache]:
+            listener(self._memo, old, new)
+
+    # Reads
+
+    def children_of(self, namespace: str | None, owner_kind: str, owner_name: str) -> list[Obj]:
+        key = (namespace, owner_kind, owner_name)
+        return [obj for cache in self.children.values() for obj in cache.by("owner", key)]
+
+    def children_of_kind(self, namespace: str | None, owner_kind: str) -> list[Obj]:
+        """Every child in the namespace whose owner is of `owner_kind`, whatever its name."""
+        key = (namespace, owner_kind)
+        return [obj for cache in self.children.values() for obj in cache.by("owner_kind", key)]
+
+    def child(self, info: ResourceInfo, namespace: str | None, owner_kind: str, owner_name: str) -> Obj | None:
+        cache = self.children.get(info)
+        found = cache.by("owner", (namespace, owner_kind, owner_name)) if cache else []
+        return found[0] if found else None
+
+    def deployments_by(self, *ref: Any) -> list[Obj]:
+        return alive(self.deployments.by("refs", ref))
+
+    def catalog_model(self, name: str) -> CatalogModelSpec | ValidationError | None:
+        """The model's spec; the validation error when the stored object is malformed; None when absent."""
+        found = self.models.get(None, name)
+        if found is None:
+            return None
+        try:
+            return CatalogModelSpec.model_validate(found.get("spec") or {})
+        except ValidationError as error:
+            return error
+
+    def instance_type_specs(self) -> dict[str, InstanceTypeSpec]:
+        """Every well-formed InstanceType by name (a malformed one is left out, not fatal)."""
+        found = {}
+        for obj in self.instance_types.all():
+            try:
+                found[obj["metadata"]["name"]] = InstanceTypeSpec.model_validate(obj.get("spec") or {})
+            except ValidationError:
+                continue
+        return found
+
+    def workspace_networks(self, namespace: str | None) -> list[Obj]:
+        """The namespace's WorkspaceNetworks, the one in force first (the oldest, then by name)."""
+        found = alive(self.networks.by("namespace", namespace))
+        return sorted(found, key=lambda n: (n["metadata"].get("creationTimestamp", ""), n["metadata"]["name"]))
+
+    def public_access(self, namespace: str | None) -> Toggle:
+        """The public network access every endpoint of the namespace follows."""
+        networks = self.workspace_networks(namespace)
+        if not networks:
+            return WorkspaceNetworkSpec().public_network_access
+        try:
+            return WorkspaceNetworkSpec.model_validate(networks[0].get("spec") or {}).public_network_access
+        except ValidationError:
+            return WorkspaceNetworkSpec().public_network_access

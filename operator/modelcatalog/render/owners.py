@@ -1,0 +1,16 @@
+"""What each kind owns, declared once: the caches that watch children, pruning and RBAC derive from it."""
+
+from __future__ import annotations
+
+from modelcatalog.kube.resources import ResourceInfo
+from modelcatalog.render import deployment, network
+
+OWNERSHIP: dict[str, tuple[ResourceInfo, ...]] = {
+    deployment.KIND: deployment.OWNS,
+    network.KIND: network.OWNS,
+}
+
+
+def child_resources() -> tuple[ResourceInfo, ...]:
+    """Every child resource of every kind, each once, in declaration order."""
+    return tuple(dict.fromkeys(info for owned in OWNERSHIP.values() for info in owned))
