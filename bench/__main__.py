@@ -1,4 +1,4 @@
-"""`python -m bench [latency|burst|restart|network|all]`: figures for docs/performance.md.
+"""`python -m bench [latency|burst|network|all]`: figures for docs/performance.md (burst ends with a restart).
 
 Every benchmark runs the real operator as its own process against a fresh local control plane.
 ModelDeployments are created with instanceCount 0, so what is measured is the operator (children
@@ -24,7 +24,6 @@ import kubernetes
 
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
-from modelcatalog.localcluster.cluster import REPO_ROOT
 from modelcatalog.localcluster.launcher import OperatorProcess
 
 GROUP, VERSION = "modelcatalog.io", "v1alpha1"
@@ -100,9 +99,7 @@ class StatusWatch:
 def testbed(name: str = "bench") -> Iterator[tuple[LocalCluster, OperatorProcess, kubernetes.client.ApiClient]]:
     cluster = LocalCluster(name)
     cluster.up()
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    cluster.kubectl("apply", "--server-side", "-R", "-f", str(REPO_ROOT / "catalog"))
+    cluster.install()
     operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs")
     operator.start()
     try:

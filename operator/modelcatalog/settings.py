@@ -1,4 +1,4 @@
-"""Operator settings, read once from the environment (the Helm chart sets them)."""
+"""Operator settings, read once from the environment (the local launcher, or a Deployment's env)."""
 
 from __future__ import annotations
 

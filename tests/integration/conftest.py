@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modelcatalog.localcluster import LocalCluster, node_manifests
-from modelcatalog.localcluster.cluster import find_tools
+from modelcatalog.localcluster.cluster import find_tools, install_catalog
 from modelcatalog.localcluster.launcher import OperatorProcess
 from tests.conftest import REPO
 from tests.integration.kube import Kube
@@ -54,9 +54,7 @@ def kube() -> Iterator[Kube]:
 @pytest.fixture(scope="session")
 def installed(kube: Kube) -> Kube:
     """The CRDs and the default catalog, installed once per session, as a user would with kubectl."""
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "catalog"), "--recursive")
+    install_catalog(kube.kubectl)
     return kube
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
+from modelcatalog.localcluster.launcher import OperatorProcess
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,10 +35,8 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    from modelcatalog.cli.demo import stop_operator
-
     cluster = LocalCluster(args.name)
-    stop_operator(cluster)
+    OperatorProcess(cluster.kubeconfig, cluster.workdir).end_leftover(signal.SIGTERM)  # the demo's
     cluster.down()
     print(f"cluster {args.name!r} is down")
     return ExitCode.OK

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
-from modelcatalog.localcluster.launcher import stop_recorded
+from modelcatalog.localcluster.launcher import OperatorProcess
 
 NAMESPACE = "demo"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")
@@ -47,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(error), ExitCode.UNAVAILABLE) from error
     done(started)
     started = step("installing the CRDs and the default catalog")
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    cluster.kubectl("apply", "--server-side", "-R", "-f", str(REPO_ROOT / "catalog"))
+    cluster.install()
     done(started)
-    started = step("starting the operator (log: .work/operator.log)")
-    start_operator(cluster)
+    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir, detached=True)
+    started = step("starting the operator")
+    operator.start()
+    print(f"    log: {operator.log.relative_to(REPO_ROOT)}")
     done(started)
     started = step(f"applying examples/ in namespace {NAMESPACE} and waiting for the deployments")
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
@@ -64,25 +60,6 @@ def run(args: argparse.Namespace) -> int:
     done(started)
     tour(cluster)
     return ExitCode.OK
-
-
-def start_operator(cluster: LocalCluster) -> None:
-    stop_operator(cluster)
-    log = (cluster.workdir / "operator.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "modelcatalog", "operator", "run", "--kubeconfig", str(cluster.kubeconfig),
-         "--liveness", "", "--metrics-port", "0"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO_ROOT,
-    )  # fmt: skip
-    operator_pidfile(cluster).write_text(str(process.pid))
-
-
-def stop_operator(cluster: LocalCluster) -> None:
-    stop_recorded(operator_pidfile(cluster), signal.SIGTERM)
-
-
-def operator_pidfile(cluster: LocalCluster) -> Path:
-    return cluster.workdir / f"{cluster.name}-operator.pid"
 
 
 def wait_pending_reason(cluster: LocalCluster, timeout: float = 90) -> None:

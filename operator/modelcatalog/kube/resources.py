@@ -46,6 +46,8 @@ BUILTIN = [
     ResourceInfo("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
     ResourceInfo("cilium.io/v2", "CiliumNetworkPolicy", "ciliumnetworkpolicies"),
     ResourceInfo("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False),
+    ResourceInfo("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
+    ResourceInfo("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False),
 ]
 OWN = [ResourceInfo(k.api_version, k.kind, k.plural, k.namespaced) for k in KINDS]
 BY_KIND = {(r.api_version, r.kind): r for r in BUILTIN + OWN}

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,13 @@ def find_tools() -> Path:
     if result.returncode != 0:
         raise ClusterStartError(f"{script} failed with exit code {result.returncode}; see its output above")
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def install_catalog(kubectl: Callable[..., str]) -> None:
+    """The CRDs and the default catalog, as a user would install them with kubectl."""
+    kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    kubectl("apply", "--server-side", "-R", "-f", str(REPO_ROOT / "catalog"))
 
 
 @dataclass
@@ -109,6 +117,9 @@ class LocalCluster:
         self._kill_leftovers()
         shutil.rmtree(self.cluster_dir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
+
+    def install(self) -> None:
+        install_catalog(self.kubectl)
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         result = subprocess.run(

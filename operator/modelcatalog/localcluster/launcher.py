@@ -1,4 +1,4 @@
-"""The real operator as a separate process, for the tests and benchmarks (here with the admin kubeconfig)."""
+"""The real operator as a separate process, for the demo, the tests and the benchmarks (admin kubeconfig)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,11 @@ def stop_recorded(pidfile: Path, signum: int) -> None:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_dir: Path) -> None:
+    def __init__(self, kubeconfig: Path, log_dir: Path, detached: bool = False) -> None:
+        """`detached`: the operator outlives this process (the demo leaves it running for the user)."""
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
+        self.detached = detached
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.health_port = free_port()
@@ -50,9 +52,9 @@ class OperatorProcess:
     def pidfile(self) -> Path:
         return self.log_dir / "operator.pid"
 
-    def end_leftover(self) -> None:
-        """Stop an operator an interrupted run left behind (its pid file names it)."""
-        stop_recorded(self.pidfile, signal.SIGKILL)
+    def end_leftover(self, signum: int = signal.SIGKILL) -> None:
+        """Stop an operator an earlier run left behind (its pid file names it)."""
+        stop_recorded(self.pidfile, signum)
 
     def start(self, timeout: float = 60) -> None:
         self.starts += 1
@@ -64,8 +66,10 @@ class OperatorProcess:
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy()
-            )
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy(),
+                start_new_session=self.detached,
+            )  # fmt: skip
+        self.pidfile.write_text(str(self.process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
