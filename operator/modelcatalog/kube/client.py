@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from modelcatalog.metrics import API_WRITES
 FIELD_MANAGER = "modelcatalog"
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TOKEN_REFRESH_SECONDS = 60
+WATCH_BUFFER_BYTES = 4 * 1024 * 1024  # one watch event (one object) must fit
 
 
 class ApiError(Exception):
@@ -55,6 +57,14 @@ class KubeClient:
         token = config.api_key.get("authorization")
         return cls(config.host, context, token, token_file)
 
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+                timeout=aiohttp.ClientTimeout(total=60),
+            )
+        return self._session
+
     def _headers(self) -> dict[str, str]:
         if self._token_file and time.monotonic() - self._token_read_at > TOKEN_REFRESH_SECONDS:
             self._token = f"Bearer {self._token_file.read_text().strip()}"
@@ -64,11 +74,7 @@ class KubeClient:
     async def _request(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None, content_type: str = ""
     ) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
-                timeout=aiohttp.ClientTimeout(total=60),
-            )
+        session = self._ensure_session()
         headers = self._headers()
         data = None
         if body is not None:
@@ -76,7 +82,7 @@ class KubeClient:
             data = json.dumps(body)
         if method != "GET":
             API_WRITES.labels(method).inc()
-        async with self._session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
+        async with session.request(method, self.server + path, data=data, params=params, headers=headers) as r:
             text = await r.text()
             payload = json.loads(text) if text and r.content_type == "application/json" else None
             if r.status >= 400:
@@ -145,6 +151,27 @@ class KubeClient:
         info = resource(manifest["apiVersion"], manifest["kind"])
         result: dict[str, Any] = await self._request("POST", info.path(meta.get("namespace")), manifest)
         return result
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A raw POST (reviews: TokenReview, SubjectAccessReview)."""
+        result: dict[str, Any] = await self._request("POST", path, body)
+        return result
+
+    async def watch(self, path: str, params: dict[str, str], read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request until the server ends it; ApiError when it refuses."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=read_timeout)
+        async with self._ensure_session().get(
+            self.server + path,
+            params=params | {"watch": "true"},
+            headers=self._headers(),
+            timeout=timeout,
+            read_bufsize=WATCH_BUFFER_BYTES,
+        ) as r:
+            if r.status >= 400:
+                raise ApiError(r.status, r.reason or "", (await r.text()).strip())
+            async for line in r.content:
+                if line.strip():
+                    yield json.loads(line)
 
     async def close(self) -> None:
         if self._session is not None:
