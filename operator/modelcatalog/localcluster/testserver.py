@@ -220,12 +220,9 @@ class StandInServer:
             return body
         query = set(words(str(body.get("query", "")).lower()))
         documents = [str(d.get("text", "")) if isinstance(d, dict) else str(d) for d in body.get("documents") or []]
-        results = [
-            {"index": n, "document": {"text": d}, "relevance_score": len(query & set(words(d.lower())))
-             / (len(query) or 1)}
-            for n, d in enumerate(documents)
-        ]  # fmt: skip
-        results.sort(key=lambda r: (-r["relevance_score"], r["index"]))
+        scores = [len(query & set(words(d.lower()))) / (len(query) or 1) for d in documents]
+        order = sorted(range(len(documents)), key=lambda n: (-scores[n], n))
+        results = [{"index": n, "document": {"text": documents[n]}, "relevance_score": scores[n]} for n in order]
         top = body.get("top_n")
         tokens = len(query) + sum(len(words(d)) for d in documents)
         self.stats.count(request.path, tokens, 0)
