@@ -152,6 +152,13 @@ class KubeClient:
         result: dict[str, Any] = await self._request("POST", info.path(meta.get("namespace")), manifest)
         return result
 
+    async def strategic_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A strategic merge patch: lists such as status.conditions merge by their key."""
+        result: dict[str, Any] = await self._request(
+            "PATCH", path, patch, content_type="application/strategic-merge-patch+json"
+        )
+        return result
+
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A raw POST (reviews: TokenReview, SubjectAccessReview)."""
         result: dict[str, Any] = await self._request("POST", path, body)
