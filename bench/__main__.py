@@ -22,6 +22,7 @@ from typing import Any
 
 import kubernetes
 
+from bench.router import router_overhead
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
 from modelcatalog.localcluster.launcher import OperatorProcess
@@ -263,7 +264,7 @@ def poll(probe: Callable[[], bool], timeout: float, interval: float = 0.02) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "latency", "burst", "network"])
+    parser.add_argument("which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router"])
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
@@ -275,6 +276,8 @@ def main() -> None:
         burst_and_restart(args.burst_count, args.namespaces)
     if args.which in ("all", "network"):
         network([1, 200])
+    if args.which in ("all", "router"):
+        router_overhead()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ class Settings:
     model_server_port: int = 8000
     images: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     model_cache_size: str = "200Gi"
+    router_image: str = "ghcr.io/modelcatalog/modelcatalog-router:0.1.0"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -33,4 +34,5 @@ class Settings:
             serverless_namespace=env.get("MODELCATALOG_SERVERLESS_NAMESPACE", cls.serverless_namespace),
             region=env.get("MODELCATALOG_REGION", cls.region),
             images=images,
+            router_image=env.get("MODELCATALOG_IMAGE_ROUTER", cls.router_image),
         )

@@ -26,6 +26,7 @@ IndexFn = Callable[[Obj], Iterable[Hashable]]
 ChangeFn = Callable[[Obj | None, Obj | None], None]
 PAGE_SIZE = "500"
 RETRY_SECONDS = 2.0
+WATCH_READ_TIMEOUT = 330  # seconds without a byte; the server ends each watch after timeoutSeconds (270)
 
 
 def key_of(obj: Obj) -> ObjKey:
@@ -114,9 +115,9 @@ class WatchCache:
 
     async def _watch(self, version: str) -> str | None:
         """Follow events from `version`; the version to resume from, or None to relist."""
-        params = {**self._params, "resourceVersion": version, "timeoutSeconds": "270"}
+        params = {**self._params, "resourceVersion": version, "timeoutSeconds": "270", "allowWatchBookmarks": "true"}
         try:
-            async for event in self._client.watch(self.info, params):
+            async for event in self._client.watch(self.info.path(), params, WATCH_READ_TIMEOUT):
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     return None if obj.get("code") == 410 else version

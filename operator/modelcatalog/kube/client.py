@@ -19,7 +19,7 @@ from modelcatalog.metrics import API_WRITES
 FIELD_MANAGER = "modelcatalog"
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TOKEN_REFRESH_SECONDS = 60
-WATCH_READ_TIMEOUT = 330  # seconds without a byte (the server ends a watch within its timeoutSeconds)
+WATCH_BUFFER_BYTES = 4 * 1024 * 1024  # one watch event (one object) must fit
 
 
 class ApiError(Exception):
@@ -57,7 +57,7 @@ class KubeClient:
         token = config.api_key.get("authorization")
         return cls(config.host, context, token, token_file)
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
@@ -74,7 +74,7 @@ class KubeClient:
     async def _request(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None, content_type: str = ""
     ) -> Any:
-        session = self._open()
+        session = self._ensure_session()
         headers = self._headers()
         data = None
         if body is not None:
@@ -113,20 +113,6 @@ class KubeClient:
         """One page of a list (`limit`/`continue` in params)."""
         result: dict[str, Any] = await self._request("GET", info.path(), params=params)
         return result
-
-    async def watch(self, info: ResourceInfo, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
-        """The events of one watch request, decoded, until the server ends it."""
-        session = self._open()
-        query = {**params, "watch": "true", "allowWatchBookmarks": "true"}
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=WATCH_READ_TIMEOUT)
-        async with session.get(
-            self.server + info.path(), params=query, headers=self._headers(), timeout=timeout
-        ) as response:
-            if response.status >= 400:
-                raise ApiError(response.status, response.reason or "", (await response.text()).strip())
-            async for line in response.content:
-                if line.strip():
-                    yield json.loads(line)
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply with our one field manager, taking over fields others changed (drift)."""
@@ -170,6 +156,34 @@ class KubeClient:
         info = resource(manifest["apiVersion"], manifest["kind"])
         result: dict[str, Any] = await self._request("POST", info.path(meta.get("namespace")), manifest)
         return result
+
+    async def strategic_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A strategic merge patch: lists such as status.conditions merge by their key."""
+        result: dict[str, Any] = await self._request(
+            "PATCH", path, patch, content_type="application/strategic-merge-patch+json"
+        )
+        return result
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A raw POST (reviews: TokenReview, SubjectAccessReview)."""
+        result: dict[str, Any] = await self._request("POST", path, body)
+        return result
+
+    async def watch(self, path: str, params: dict[str, str], read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request until the server ends it; ApiError when it refuses."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=read_timeout)
+        async with self._ensure_session().get(
+            self.server + path,
+            params=params | {"watch": "true"},
+            headers=self._headers(),
+            timeout=timeout,
+            read_bufsize=WATCH_BUFFER_BYTES,
+        ) as r:
+            if r.status >= 400:
+                raise ApiError(r.status, r.reason or "", (await r.text()).strip())
+            async for line in r.content:
+                if line.strip():
+                    yield json.loads(line)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -20,7 +20,9 @@ from modelcatalog.localcluster.nodes import node_manifests
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 LOG_TAIL_LINES = 25
-SERVICE_RANGE = "10.96.0.0/16"
+# Loopback pod and Service ranges: the pod runner's processes bind pod IPs and ClusterIPs here.
+SERVICE_RANGE = "127.2.0.0/16"
+POD_RANGE = "127.1.0.1/16"
 
 
 class ClusterStartError(RuntimeError):
@@ -95,6 +97,7 @@ class LocalCluster:
             # The API server's default Service range has ~250 addresses; benchmarks create 1,000 Services.
             "--extra-args", f"kube-apiserver=service-cluster-ip-range={SERVICE_RANGE}",
             "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_RANGE}",
+            "--extra-args", f"kwok-controller=cidr={POD_RANGE}",
         ]  # fmt: skip
         stderr = self._create(create)
         if not self._api_ready():

@@ -1,0 +1,221 @@
+"""The router's HTTP server: the OpenAI-compatible routes, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from modelcatalog.router.auth import Authenticator, Reviewer, credential
+from modelcatalog.router.errors import RouterError, error_response
+from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model
+from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN
+from modelcatalog.router.picker import PodLoad, choose_deployment
+from modelcatalog.router.settings import RouterSettings
+from modelcatalog.router.state import ClusterState, Deployment, Endpoint, Pod
+
+APIS = ("chat/completions", "completions", "embeddings", "rerank")
+BACKEND_CONNECTIONS = 1000
+
+
+class Router:
+    def __init__(
+        self,
+        state: ClusterState,
+        settings: RouterSettings,
+        reviewer: Reviewer | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.state = state
+        self.settings = settings
+        self.auth = Authenticator(state, settings.namespace, reviewer)
+        self.rng = rng or random.Random()  # noqa: S311 (traffic split, not security)
+        self.load = PodLoad(self.rng)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=BACKEND_CONNECTIONS, limit_per_host=0)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def api(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        label = UNKNOWN
+        try:
+            given = credential(request.headers)
+            if given is None:
+                raise RouterError(
+                    401, "Provide a key: 'Authorization: Bearer <key>' or 'api-key: <key>'.", "missing_key"
+                )
+            body = await self._read(request)
+            payload = _parse(body)
+            endpoint = self._endpoint(request.match_info.get("endpoint") or _model(payload))
+            label = endpoint.name
+            deployment = self._deployment(endpoint, request.headers.get(PIN_HEADER))
+            await self.auth.check(endpoint, deployment, given)
+            path = "/v1/" + request.match_info["api"]
+            response = await self._forward(request, deployment, path, body, payload, started)
+        except RouterError as error:
+            REJECTIONS.labels(error.code).inc()
+            response = error_response(error)
+        REQUESTS.labels(label, str(response.status)).inc()
+        LATENCY.labels(label).observe(time.monotonic() - started)
+        return response
+
+    async def _read(self, request: web.Request) -> bytes:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as error:
+            limit = self.settings.max_body_bytes
+            raise RouterError(413, f"The request body is larger than {limit} bytes.", "body_too_large") from error
+
+    def _endpoint(self, name: str) -> Endpoint:
+        endpoint = self.state.endpoint(name)
+        if endpoint is None:
+            raise RouterError(
+                404, f"The endpoint {name!r} does not exist in this workspace.", "model_not_found", "model"
+            )
+        return endpoint
+
+    def _deployment(self, endpoint: Endpoint, pinned: str | None) -> Deployment:
+        if pinned:
+            deployment = endpoint.deployment(pinned)
+            if deployment is None:
+                message = f"The endpoint {endpoint.name} has no deployment {pinned!r} ({PIN_HEADER})."
+                raise RouterError(404, message, "deployment_not_found")
+            return deployment
+        chosen = choose_deployment(endpoint.deployments, self._has_ready_pod, self.rng)
+        if chosen is None:
+            raise RouterError(503, f"The endpoint {endpoint.name} takes no traffic (trafficPercent 0).", "no_traffic")
+        return chosen
+
+    def _has_ready_pod(self, deployment: Deployment) -> bool:
+        return bool(self.state.ready_pods(deployment.name))
+
+    async def _forward(
+        self,
+        request: web.Request,
+        deployment: Deployment,
+        path: str,
+        body: bytes,
+        payload: dict[str, Any],
+        started: float,
+    ) -> web.StreamResponse:
+        """Least loaded pod first; a refused connection moves on to another pod, at most
+        `connect_attempts` pods in all."""
+        body = with_served_model(body, payload, deployment)
+        stream = payload.get("stream") is True
+        tried: set[str] = set()
+        for _ in range(self.settings.connect_attempts):
+            pod = await self._acquire(deployment, frozenset(tried))
+            try:
+                return await exchange(self.session, request, pod, path, body, deployment, stream, started)
+            except ConnectFailed:
+                tried.add(pod.target)
+                RETRIES.inc()
+            finally:
+                self.load.release(pod)
+        raise RouterError(
+            502, f"{len(tried)} model servers of {deployment.name} refused the connection.", "backend_error"
+        )
+
+    async def _acquire(self, deployment: Deployment, tried: frozenset[str]) -> Pod:
+        def pods() -> list[Pod]:
+            return self.state.ready_pods(deployment.name)
+
+        if not [p for p in pods() if p.target not in tried]:
+            if tried:
+                message = f"{len(tried)} model servers of {deployment.name} refused the connection."
+                raise RouterError(502, message, "backend_error")
+            raise RouterError(503, f"The deployment {deployment.name} has no ready model server.", "no_ready_pod")
+        limit = deployment.limits.max_concurrent
+        pod = await self.load.acquire(pods, limit, self.settings.queue_wait_seconds, tried)
+        if pod is None:
+            message = (
+                f"Every model server of {deployment.name} is busy with {limit} requests"
+                " (requestSettings.maxConcurrentRequestsPerInstance); retry later."
+            )
+            raise RouterError(429, message, "too_many_requests")
+        return pod
+
+    async def models(self, request: web.Request) -> web.Response:
+        try:
+            given = credential(request.headers)
+            only = request.match_info.get("endpoint")
+            if only is None:
+                names = await self.auth.usable_endpoints(given)
+            else:
+                endpoint = self._endpoint(only)
+                await self.auth.check(endpoint, endpoint.deployments[0], given)
+                names = [only]
+        except RouterError as error:
+            REJECTIONS.labels(error.code).inc()
+            return error_response(error)
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "modelcatalog"} for n in names]
+        return web.json_response({"object": "list", "data": data})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        if not self.state.synced:
+            return web.Response(status=503, text="waiting for the first list of the cluster state")
+        return web.Response(text="ok")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return error_response(RouterError(404, f"No route for {request.method} {request.path}.", "not_found"))
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RouterError(400, f"The body is not valid JSON: {error}", "invalid_json") from error
+    if not isinstance(payload, dict):
+        raise RouterError(400, "The body must be a JSON object.", "invalid_json")
+    return payload
+
+
+def _model(payload: dict[str, Any]) -> str:
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise RouterError(400, "Name the endpoint in the `model` field.", "missing_model", "model")
+    return model
+
+
+ROUTER = web.AppKey("router", Router)
+
+
+def build_app(router: Router) -> web.Application:
+    app = web.Application(client_max_size=router.settings.max_body_bytes)
+    app[ROUTER] = router
+    api = "{api:" + "|".join(APIS) + "}"
+    app.router.add_post(f"/v1/{api}", router.api)
+    app.router.add_post(f"/endpoints/{{endpoint}}/v1/{api}", router.api)
+    app.router.add_get("/v1/models", router.models)
+    app.router.add_get("/endpoints/{endpoint}/v1/models", router.models)
+    app.router.add_get("/healthz", router.healthz)
+    app.router.add_get("/readyz", router.readyz)
+    app.router.add_get("/metrics", router.metrics)
+    app.router.add_route("*", "/{tail:.*}", router.not_found)
+
+    async def close(_: web.Application) -> None:
+        await router.close()
+
+    app.on_cleanup.append(close)
+    return app

@@ -1,0 +1,44 @@
+"""The router's Prometheus metrics, served at /metrics on the router's own port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+UNKNOWN = "-"  # endpoint label of requests that name no known endpoint (bounded label values)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+REQUESTS = Counter(
+    "modelcatalog_router_requests_total", "Requests answered, by endpoint and HTTP status.", ["endpoint", "status"]
+)
+LATENCY = Histogram(
+    "modelcatalog_router_request_seconds",
+    "Time from request to the end of the response.",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+FIRST_TOKEN = Histogram(
+    "modelcatalog_router_time_to_first_token_seconds",
+    "Streams: time from request to the first chunk from the model server.",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+TOKENS = Counter(
+    "modelcatalog_router_tokens_total",
+    "Tokens the model servers reported in `usage`, by endpoint and kind (prompt, completion).",
+    ["endpoint", "kind"],
+)
+REJECTIONS = Counter(
+    "modelcatalog_router_rejections_total", "Requests the router answered itself, by reason.", ["reason"]
+)
+RETRIES = Counter(
+    "modelcatalog_router_connect_retries_total", "Requests sent to another pod after a refused connection."
+)
+
+
+def count_usage(endpoint: str, usage: object) -> None:
+    if not isinstance(usage, dict):
+        return
+    for kind in ("prompt", "completion"):
+        value = usage.get(f"{kind}_tokens")
+        if isinstance(value, int) and value > 0:
+            TOKENS.labels(endpoint, kind).inc(value)

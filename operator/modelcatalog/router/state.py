@@ -1,0 +1,176 @@
+"""The router's picture of its namespace: endpoints -> deployments (weight, auth mode, limits) -> pods.
+
+Pure and in memory; the watches (watch.py) or a static file (static.py) fill it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelcatalog import labels
+from modelcatalog.render.keys import SLOTS, Keys
+
+KEY = "key"
+TOKEN = "token"  # noqa: S105 (an auth mode, not a secret)
+DEFAULT_TIMEOUT_SECONDS = 90.0
+DEFAULT_MAX_CONCURRENT = 16
+MODEL_SERVER_PORT_NAME = "http"
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    endpoint: str
+    weight: int = 100
+    auth_mode: str = KEY
+    limits: Limits = field(default_factory=Limits)
+    served_model: str | None = None
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    deployment: str
+    ip: str
+    port: int
+    ready: bool = True
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    deployments: tuple[Deployment, ...]
+    keys: Keys | None
+
+    @property
+    def auth_mode(self) -> str:
+        """Token mode only when every deployment asks for it; a keys Secret exists otherwise."""
+        return TOKEN if all(d.auth_mode == TOKEN for d in self.deployments) else KEY
+
+    def deployment(self, name: str) -> Deployment | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+
+@dataclass
+class ClusterState:
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    pods: dict[str, Pod] = field(default_factory=dict)
+    keys: dict[str, Keys] = field(default_factory=dict)
+    synced: bool = False
+    _by_deployment: dict[str, dict[str, Pod]] = field(default_factory=dict, repr=False)
+
+    def set_deployment(self, deployment: Deployment) -> None:
+        self.deployments[deployment.name] = deployment
+
+    def remove_deployment(self, name: str) -> None:
+        self.deployments.pop(name, None)
+
+    def set_pod(self, pod: Pod) -> None:
+        self.remove_pod(pod.name)
+        self.pods[pod.name] = pod
+        self._by_deployment.setdefault(pod.deployment, {})[pod.name] = pod
+
+    def remove_pod(self, name: str) -> None:
+        old = self.pods.pop(name, None)
+        if old is not None:
+            self._by_deployment.get(old.deployment, {}).pop(name, None)
+
+    def set_keys(self, endpoint: str, keys: Keys | None) -> None:
+        if keys is None:
+            self.keys.pop(endpoint, None)
+        else:
+            self.keys[endpoint] = keys
+
+    def clear(self) -> None:
+        self.deployments.clear()
+        self.pods.clear()
+        self.keys.clear()
+        self._by_deployment.clear()
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        deployments = tuple(sorted((d for d in self.deployments.values() if d.endpoint == name), key=_by_name))
+        if not deployments:
+            return None
+        return Endpoint(name, deployments, self.keys.get(name))
+
+    def endpoint_names(self) -> list[str]:
+        return sorted({d.endpoint for d in self.deployments.values()})
+
+    def ready_pods(self, deployment: str) -> list[Pod]:
+        return [p for p in self._by_deployment.get(deployment, {}).values() if p.ready]
+
+
+def _by_name(deployment: Deployment) -> str:
+    return deployment.name
+
+
+def deployment_from_object(obj: dict[str, Any]) -> Deployment:
+    """A ModelDeployment as the router needs it, read leniently (fields it does not use are ignored)."""
+    name = obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    settings = spec.get("requestSettings") or {}
+    limits = Limits(
+        float(settings.get("requestTimeoutSeconds", DEFAULT_TIMEOUT_SECONDS)),
+        int(settings.get("maxConcurrentRequestsPerInstance", DEFAULT_MAX_CONCURRENT)),
+    )
+    return Deployment(
+        name=name,
+        endpoint=spec.get("endpointName") or name,
+        weight=int(spec.get("trafficPercent", 100)),
+        auth_mode=TOKEN if spec.get("authMode") == TOKEN else KEY,
+        limits=limits,
+        served_model=spec.get("model"),
+    )
+
+
+def pod_from_object(obj: dict[str, Any]) -> Pod | None:
+    """A model-server pod, or None when it names no deployment or exposes no port."""
+    meta = obj.get("metadata") or {}
+    deployment = (meta.get("labels") or {}).get(labels.DEPLOYMENT)
+    port = container_port(obj.get("spec") or {})
+    if not deployment or port is None:
+        return None
+    status = obj.get("status") or {}
+    ip = status.get("podIP") or ""
+    ready = bool(ip) and not meta.get("deletionTimestamp") and _condition_true(status, "Ready")
+    return Pod(meta["name"], deployment, ip, port, ready)
+
+
+def container_port(pod_spec: dict[str, Any]) -> int | None:
+    """The port named `http` if any container has one, else the first declared port."""
+    ports = [p for c in pod_spec.get("containers") or [] for p in c.get("ports") or []]
+    named = [p for p in ports if p.get("name") == MODEL_SERVER_PORT_NAME]
+    chosen = (named or ports or [None])[0]
+    return int(chosen["containerPort"]) if chosen else None
+
+
+def keys_from_secret(obj: dict[str, Any]) -> tuple[str, Keys | None]:
+    """The endpoint a keys Secret belongs to and its keys (None when incomplete or malformed)."""
+    meta = obj.get("metadata") or {}
+    endpoint = (meta.get("labels") or {}).get(labels.OWNER_NAME) or meta.get("name", "").removesuffix("-keys")
+    try:
+        return endpoint, Keys.from_secret(obj)
+    except (binascii.Error, UnicodeDecodeError, TypeError):
+        return endpoint, None
+
+
+def encoded_keys(keys: Keys) -> dict[str, str]:
+    return {slot: base64.b64encode(getattr(keys, slot).encode()).decode() for slot in SLOTS}
+
+
+def _condition_true(status: dict[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
