@@ -184,19 +184,81 @@ def test_drift_is_restored_in_seconds(kube: Kube, namespace: str) -> None:
     assert set(keys(kube, namespace, "chat-keys")) == {"primary", "secondary"}
 
 
-def test_rotating_one_key_keeps_the_other(kube: Kube, namespace: str) -> None:
+def rotation(kube: Kube, namespace: str, request: str) -> dict[str, Any]:
+    kube.kubectl("annotate", "--overwrite", "modeldeployment", "chat", "-n", namespace,
+                 f"modelcatalog.io/rotate-key={request}")  # fmt: skip
+    return wait_for(lambda: (r := md_status(kube, namespace, "chat").get("keyRotation") or {}).get("request") == request
+                    and r, 20, f"the rotation request {request} to be handled")  # fmt: skip
+
+
+def test_rotating_one_key_keeps_the_other_and_happens_once_per_request_id(kube: Kube, namespace: str) -> None:
     apply_md(kube, namespace, "chat")
     wait_ready(kube, namespace, "chat")
     before = keys(kube, namespace, "chat-keys")
-    kube.kubectl("annotate", "modeldeployment", "chat", "-n", namespace, "modelcatalog.io/rotate-key=secondary")
-    after = wait_for(lambda: (k := keys(kube, namespace, "chat-keys"))["secondary"] != before["secondary"] and k, 20,
-                     "the secondary key to change")  # fmt: skip
-    assert after["primary"] == before["primary"]
+    assert rotation(kube, namespace, "secondary/2026-12-01")["outcome"] == "Rotated"
+    after = keys(kube, namespace, "chat-keys")
+    assert after["primary"] == before["primary"] and after["secondary"] != before["secondary"]
     annotations = kube.get_json("modeldeployment", "chat", "-n", namespace)["metadata"].get("annotations", {})
-    assert "modelcatalog.io/rotate-key" not in annotations
-    assert any(e["reason"] == "KeyRotated" for e in kube.events(namespace, "chat"))
+    assert annotations["modelcatalog.io/rotate-key"] == "secondary/2026-12-01", "the user's object is never edited"
+    # A GitOps sync re-applies the same request: nothing rotates again.
+    apply_md(kube, namespace, "chat", instanceCount=1)
+    kube.kubectl("label", "modeldeployment", "chat", "-n", namespace, "synced=again")
+    wait_for(lambda: md_status(kube, namespace, "chat").get("observedGeneration"), 10, "a status")
+    assert keys(kube, namespace, "chat-keys") == after
+    # A new id rotates once more; a request without an id is explained, not guessed at.
+    rotation(kube, namespace, "secondary/2026-12-02")
+    assert keys(kube, namespace, "chat-keys")["secondary"] != after["secondary"]
+    assert "must be <slot>/<id>" in rotation(kube, namespace, "primary")["outcome"]
+    assert sum(e["reason"] == "KeyRotated" for e in kube.events(namespace, "chat")) == 2
     log = (kube.kubeconfig.parent / "test-logs").glob("operator-*.log")
     assert not any(after["secondary"] in p.read_text(errors="replace") for p in log), "a key reached the log"
+
+
+def test_an_object_the_user_made_under_a_childs_name_is_never_taken_over(kube: Kube, namespace: str) -> None:
+    kube.kubectl("create", "secret", "generic", "chat-keys", "-n", namespace, "--from-literal=mine=do-not-touch")
+    apply_md(kube, namespace, "chat")
+    ready = wait_condition(kube, namespace, "chat", "Ready", "ChildConflict")
+    assert "Secret chat-keys already exists and was not created for ModelDeployment chat" in ready["message"]
+    secret = kube.get_json("secret", "chat-keys", "-n", namespace)
+    assert set(secret["data"]) == {"mine"} and not secret["metadata"].get("ownerReferences")
+    kube.kubectl("delete", "modeldeployment", "chat", "-n", namespace)
+    kube.kubectl("wait", "--for=delete", "deployment/chat", "-n", namespace, "--timeout=60s", check=False)
+    assert kube.get_json("secret", "chat-keys", "-n", namespace)["data"]["mine"], "the user's Secret is still there"
+
+
+def test_names_that_cannot_name_every_child_are_refused_at_apply_time(kube: Kube, namespace: str) -> None:
+    for name in ("x" * 48, "1chat", "chat.v2"):
+        manifest = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ModelDeployment",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"model": MODEL, "instanceType": A100_1X}}  # fmt: skip
+        result = kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
+        assert result.returncode != 0, name
+        assert "metadata.name must be at most 47 characters" in result.stderr, result.stderr
+
+
+def test_keys_that_are_not_text_fail_only_their_deployment(kube: Kube, namespace: str) -> None:
+    apply_md(kube, namespace, "chat")
+    apply_md(kube, namespace, "other")
+    wait_ready(kube, namespace, "chat")
+    not_utf8 = base64.b64encode(bytes([0xFF, 0xFE, 0x00])).decode()
+    kube.kubectl("patch", "secret", "chat-keys", "-n", namespace, "--type=merge",
+                 "-p", json.dumps({"data": {"primary": not_utf8}}))  # fmt: skip
+    ready = wait_condition(kube, namespace, "chat", "Ready", "InvalidKeys")
+    assert "Secret chat-keys holds a key that is not UTF-8 text" in ready["message"]
+    wait_ready(kube, namespace, "other")
+    kube.kubectl("delete", "secret", "chat-keys", "-n", namespace)
+    wait_ready(kube, namespace, "chat")
+
+
+def test_deleting_needs_no_operator(kube: Kube, namespace: str, operator: OperatorProcess) -> None:
+    apply_md(kube, namespace, "chat", instanceCount=0)
+    wait_ready(kube, namespace, "chat")
+    assert not kube.get_json("modeldeployment", "chat", "-n", namespace)["metadata"].get("finalizers")
+    operator.kill()
+    try:
+        kube.kubectl("delete", "modeldeployment", "chat", "-n", namespace, "--timeout=20s")
+    finally:
+        operator.start()
 
 
 def test_deleting_leaves_nothing_behind(kube: Kube, namespace: str) -> None:

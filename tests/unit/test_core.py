@@ -132,3 +132,32 @@ def test_fields_others_added_to_the_spec_are_found_and_removed() -> None:
     ]}}  # fmt: skip
     assert foreign_fields(live) == [["spec", "selector", "app"], ["spec", "selector", "modelcatalog.io/deployment"]]
     assert removal_patch([["spec", "selector", "app"]]) == {"spec": {"selector": {"app": None}}}
+
+
+def test_backoff_is_capped_jittered_and_never_overflows() -> None:
+    from modelcatalog.controllers.queue import backoff
+
+    delays = [backoff(failures, 1.0, 300.0) for failures in (1, 2, 3, 10, 1_000, 10_000_000)]
+    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0 and 2.0 <= delays[2] <= 4.0
+    assert all(150.0 <= d <= 300.0 for d in delays[3:])
+
+
+async def test_an_object_that_always_fails_has_one_pending_retry_however_often_it_is_requested() -> None:
+    from modelcatalog.controllers.queue import WorkQueue
+
+    attempts = 0
+
+    async def broken(key: object) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("always")
+
+    queue = WorkQueue("test", broken, first_backoff=60.0)
+    for _ in range(50):  # events keep arriving for the object (its children, its pods)
+        queue.request("a")
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert queue.pending_retries() == 1
+    assert attempts <= 50  # each request ran at most once; no retry chain multiplied them
+    await queue.close()
+    assert queue.pending_retries() == 0

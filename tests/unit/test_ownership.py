@@ -10,7 +10,7 @@ import pytest
 from modelcatalog.controllers.cluster import ClusterView
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.kube.resources import resource
-from modelcatalog.kube.sync import sync
+from modelcatalog.kube.sync import APPLIED_HASH, ChildConflict, sync
 from modelcatalog.render import owners
 from modelcatalog.render.rbac import operator_rules
 
@@ -39,9 +39,13 @@ def test_a_declared_child_kind_is_watched_and_granted_with_no_other_edit() -> No
 class RecordingClient:
     """Records what sync asks of the API server (a stand-in named as such; sync's decisions are under test)."""
 
-    def __init__(self) -> None:
+    def __init__(self, existing: dict[str, Any] | None = None) -> None:
         self.deleted: list[tuple[str, str, str]] = []
         self.applied: list[str] = []
+        self.existing = existing
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.existing
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.applied.append(manifest["kind"])
@@ -55,7 +59,11 @@ class RecordingClient:
 async def test_a_child_of_any_owned_kind_no_longer_rendered_is_deleted() -> None:
     client = RecordingClient()
     live = [
-        {"apiVersion": info.api_version, "kind": info.kind, "metadata": {"name": "stale", "namespace": "ns"}}
+        {
+            "apiVersion": info.api_version,
+            "kind": info.kind,
+            "metadata": {"name": "stale", "namespace": "ns", "annotations": {APPLIED_HASH: "h"}},
+        }
         for info in owners.child_resources()
     ]
     await sync(client, "ns", [], live)  # type: ignore[arg-type]
@@ -67,3 +75,25 @@ def test_rbac_has_no_wildcards_nor_privilege_verbs() -> None:
     for rule in operator_rules():
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
         assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def secret(name: str, **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "ns", **metadata}}
+
+
+async def test_an_object_the_user_made_under_a_childs_name_is_neither_written_nor_deleted() -> None:
+    users = secret("chat-keys", labels={"app.kubernetes.io/managed-by": "modelcatalog"})  # labels prove nothing
+    client = RecordingClient(existing=users)
+    desired = secret("chat-keys", ownerReferences=[{"uid": "md-uid"}], labels={})
+    with pytest.raises(ChildConflict, match="Secret chat-keys already exists and was not created for"):
+        await sync(client, "ns", [desired], [], owner="ModelDeployment chat")  # type: ignore[arg-type]
+    assert client.applied == []
+    await sync(client, "ns", [], [users], owner_uid="md-uid")  # type: ignore[arg-type]
+    assert client.deleted == [], "an object without our marker is not ours to prune"
+
+
+async def test_a_child_of_ours_missing_from_the_cache_is_still_applied() -> None:
+    ours = secret("chat-keys", ownerReferences=[{"uid": "md-uid"}])
+    client = RecordingClient(existing=ours)
+    await sync(client, "ns", [secret("chat-keys", ownerReferences=[{"uid": "md-uid"}])], [])  # type: ignore[arg-type]
+    assert client.applied == ["Secret"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner
-
 from modelcatalog.render.router import NAME, TOKENREVIEW_CLUSTER_ROLE, RouterInputs, render
 from modelcatalog.settings import Settings
 

@@ -82,6 +82,8 @@ def crd(kind: Kind) -> dict[str, Any]:
             "status": status_schema,
         },
     }
+    if kind.name_rules:
+        root["x-kubernetes-validations"] = list(kind.name_rules)
     subresources: dict[str, Any] = {"status": {}}
     if kind.scale:
         subresources["scale"] = dict(kind.scale)

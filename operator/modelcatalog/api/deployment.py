@@ -99,6 +99,11 @@ class EndpointStatus(KubeModel):
     network_access: str | None = Field(default=None, description="The workspace's public network access.")
 
 
+class KeyRotationStatus(KubeModel):
+    request: str = Field(description="The rotate-key annotation last acted on.")
+    outcome: str = Field(description="Rotated, AlreadyRotated, or why the request was not understood.")
+
+
 class ModelDeploymentStatus(Status):
     """Replicas, the endpoint to call, and conditions from what the cluster reports."""
 
@@ -108,3 +113,6 @@ class ModelDeploymentStatus(Status):
     ready_replicas: int | None = Field(default=None, description="Replicas ready for traffic.")
     selector: str | None = Field(default=None, description="Label selector of the replicas (scale subresource).")
     endpoint: EndpointStatus | None = Field(default=None, description="Where to send requests.")
+    key_rotation: KeyRotationStatus | None = Field(
+        default=None, description="The last key rotation request (annotation modelcatalog.io/rotate-key)."
+    )

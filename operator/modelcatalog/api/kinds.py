@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelcatalog import GROUP, VERSION
-from modelcatalog.api.base import KubeModel, Status
+from modelcatalog.api.base import KubeModel, Status, cel
 from modelcatalog.api.catalog import (
     CatalogModelSpec,
     CatalogModelStatus,
@@ -46,6 +46,7 @@ class Kind:
     scale: dict[str, str] | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    name_rules: tuple[dict[str, Any], ...] = ()  # CEL rules on metadata.name, checked at apply time
 
     @property
     def singular(self) -> str:
@@ -91,9 +92,20 @@ INSTANCE_TYPE = Kind(
     ),
 )  # fmt: skip
 
+# A ModelDeployment's name names its Deployment, Service (a DNS-1035 label: starts with a letter),
+# a pod label value, and by default its endpoint and the endpoint's `<endpoint>-keys` Secret.
+NAME_MAX = 47
+DEPLOYMENT_NAME = cel(
+    f"self.metadata.name.size() <= {NAME_MAX} && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    f"metadata.name must be at most {NAME_MAX} characters of lower-case letters, digits and '-', starting with"
+    " a letter and ending with a letter or digit (it names the model server's Service and the endpoint)",
+    reason="FieldValueInvalid",
+)
+
 MODEL_DEPLOYMENT = Kind(
     "ModelDeployment", "modeldeployments", ModelDeploymentSpec, ModelDeploymentStatus,
     short_names=("md", "mdep"),
+    name_rules=(DEPLOYMENT_NAME,),
     description="A catalog model on dedicated GPU replicas (managed compute) behind an authenticated endpoint.",
     columns=(
         column("Model", ".spec.model"),

@@ -182,14 +182,14 @@ class ClusterView:
         except ValidationError as error:
             return error
 
-    def instance_type_specs(self) -> dict[str, InstanceTypeSpec]:
-        """Every well-formed InstanceType by name (a malformed one is left out, not fatal)."""
-        found = {}
+    def instance_types_by_name(self) -> dict[str, InstanceTypeSpec | ValidationError]:
+        """Every InstanceType's spec by name; the validation error for a malformed one (fatal to no one)."""
+        found: dict[str, InstanceTypeSpec | ValidationError] = {}
         for obj in self.instance_types.all():
             try:
                 found[obj["metadata"]["name"]] = InstanceTypeSpec.model_validate(obj.get("spec") or {})
-            except ValidationError:
-                continue
+            except ValidationError as error:
+                found[obj["metadata"]["name"]] = error
         return found
 
     def workspace_networks(self, namespace: str | None) -> list[Obj]:

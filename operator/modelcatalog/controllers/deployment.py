@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import kopf
 from pydantic import ValidationError
 
 from modelcatalog import API_VERSION
 from modelcatalog.api.base import describe
-from modelcatalog.api.deployment import AuthMode, EndpointStatus, ModelDeploymentSpec
+from modelcatalog.api.deployment import AuthMode, EndpointStatus, KeyRotationStatus, ModelDeploymentSpec
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import (
     CHILDREN,
@@ -21,7 +23,7 @@ from modelcatalog.controllers.cluster import (
 from modelcatalog.kube.cache import Obj
 from modelcatalog.kube.client import ApiError, event_manifest
 from modelcatalog.kube.resources import resource
-from modelcatalog.kube.sync import sync
+from modelcatalog.kube.sync import ChildConflict, ChildRefused, sync
 from modelcatalog.labels import DEPLOYMENT, OWNER_KIND, OWNER_NAME, ROTATE_KEY
 from modelcatalog.render import deployment as render
 from modelcatalog.render.deployment_status import (
@@ -33,7 +35,7 @@ from modelcatalog.render.deployment_status import (
     failed_status,
     resolve,
 )
-from modelcatalog.render.keys import SLOTS, Keys
+from modelcatalog.render.keys import SLOTS, InvalidKeys, Keys, RotationRequest
 from modelcatalog.render.network import KIND as NETWORK_KIND
 from modelcatalog.render.objects import Owner
 
@@ -119,12 +121,16 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
         return
     endpoint = render.endpoint_of(name, spec)
     siblings = cluster.deployments_by("endpoint", namespace, endpoint)
-    placement = resolve(
-        spec.model, cluster.catalog_model(spec.model), spec.instance_type, cluster.instance_type_specs()
-    )
+    types = cluster.instance_types_by_name()
+    placement = resolve(spec.model, cluster.catalog_model(spec.model), spec.instance_type, types)
+    rotation = None
     if isinstance(placement, Placement):
         try:
-            await apply(memo, body, spec, placement, siblings)
+            rotation = await apply(memo, body, spec, placement, siblings)
+        except (ChildConflict, ChildRefused, InvalidKeys) as error:
+            # Retrying the same object cannot help: the status says what to change, and an edit brings us back.
+            await work.write_status(memo.client, INFO, body, failed_status(FAILURES[type(error)], str(error)))
+            return
         except ApiError as error:
             message = f"the API server refused a child object: {error}"
             await work.write_status(memo.client, INFO, body, failed_status("ApplyFailed", message))
@@ -138,12 +144,19 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
         endpoint_status(cluster, namespace, name, spec),
         render.selector_string(name),
     )
-    await work.write_status(memo.client, INFO, body, status)
+    await work.write_status(memo.client, INFO, body, status.model_copy(update={"key_rotation": rotation}))
+
+
+FAILURES: dict[type[Exception], str] = {
+    ChildConflict: "ChildConflict",
+    ChildRefused: "ApplyFailed",
+    InvalidKeys: "InvalidKeys",
+}
 
 
 async def apply(
     memo: kopf.Memo, body: Obj, spec: ModelDeploymentSpec, placement: Placement, siblings: list[Obj]
-) -> None:
+) -> KeyRotationStatus | None:
     """Render the children and bring the cluster to them; rotate a key when the object asks."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -155,8 +168,7 @@ async def apply(
         if (b.get("spec") or {}).get("authMode", AuthMode.KEY) == AuthMode.KEY
     )
     secret = cluster.child(SECRET, namespace, ENDPOINT_OWNER, endpoint)
-    rotation = (meta.get("annotations") or {}).get(ROTATE_KEY)
-    keys = endpoint_keys(spec, secret, rotation)
+    plan = plan_keys(spec, secret, (meta.get("annotations") or {}).get(ROTATE_KEY))
     inputs = render.DeploymentInputs(
         namespace=namespace,
         owner=Owner(KIND, name, meta["uid"]),
@@ -165,24 +177,49 @@ async def apply(
         model=placement.model,
         instance_type=placement.instance_type,
         settings=memo.settings,
-        keys=keys,
+        keys=plan.keys,
         key_owners=key_owners,
+        key_rotations=plan.rotations,
     )
     live = cluster.children_of(namespace, KIND, name)
     others_use_secret = any(owner.name != name for owner in key_owners)
     if secret is not None and (spec.auth_mode == AuthMode.KEY or not others_use_secret):
         live.append(secret)
-    await sync(memo.client, namespace, render.render(inputs), live)
-    if keys is not None and rotation in SLOTS:
-        await memo.client.merge_patch(INFO, name, namespace, {"metadata": {"annotations": {ROTATE_KEY: None}}})
-        await memo.client.create(event_manifest(body, KIND, "KeyRotated", f"the {rotation} key was rotated", False))
+    await sync(memo.client, namespace, render.render(inputs), live, f"{KIND} {name}", meta["uid"])
+    if plan.rotated is not None:
+        message = f"the {plan.rotated.slot} key was rotated (request {plan.rotated.text})"
+        await memo.client.create(event_manifest(body, KIND, "KeyRotated", message, False))
+    return plan.status
 
 
-def endpoint_keys(spec: ModelDeploymentSpec, secret: Obj | None, rotation: str | None) -> Keys | None:
+@dataclass(frozen=True)
+class KeyPlan:
+    keys: Keys | None
+    rotations: tuple[tuple[str, str], ...] = ()  # (slot, id) handled, recorded on the keys Secret
+    rotated: RotationRequest | None = None  # rotated by this reconcile
+    status: KeyRotationStatus | None = None
+
+
+def plan_keys(spec: ModelDeploymentSpec, secret: Obj | None, request: str | None) -> KeyPlan:
+    """The endpoint's keys: the Secret's, new ones, or the Secret's with one slot rotated once per request id."""
     if spec.auth_mode != AuthMode.KEY:
-        return None
-    current = Keys.from_secret(secret) or Keys.generate()
-    return current.rotated(rotation) if rotation in SLOTS else current
+        return KeyPlan(None)
+    keys = Keys.from_secret(secret) or Keys.generate()
+    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+    handled = {slot: annotations[key] for slot in SLOTS if (key := render.rotation_annotation(slot)) in annotations}
+    if request is None:
+        return KeyPlan(keys, tuple(sorted(handled.items())))
+    try:
+        wanted = RotationRequest.parse(request)
+    except ValueError as error:
+        return KeyPlan(
+            keys, tuple(sorted(handled.items())), status=KeyRotationStatus(request=request, outcome=str(error))
+        )
+    done = KeyRotationStatus(request=request, outcome="Rotated")
+    if handled.get(wanted.slot) == wanted.id:
+        return KeyPlan(keys, tuple(sorted(handled.items())), status=done)
+    handled[wanted.slot] = wanted.id
+    return KeyPlan(keys.rotated(wanted.slot), tuple(sorted(handled.items())), wanted, done)
 
 
 def observe(

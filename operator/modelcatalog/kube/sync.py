@@ -17,13 +17,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelcatalog import GROUP
-from modelcatalog.kube.client import FIELD_MANAGER, KubeClient
+from modelcatalog.kube.client import FIELD_MANAGER, ApiError, KubeClient
 from modelcatalog.kube.resources import resource
+from modelcatalog.labels import MANAGED_BY, OWNER_KIND, OWNER_NAME
 from modelcatalog.metrics import CHILD_WRITES
 
 ObjectKey = tuple[str, str, str]  # apiVersion, kind, name
 APPLIED_HASH = f"{GROUP}/applied-hash"
-GUARDED = ("spec", "data")  # top-level fields where others' additions are drift
+GUARDED = ("spec", "data")
+OWNER_LABELS = (MANAGED_BY, OWNER_KIND, OWNER_NAME)  # top-level fields where others' additions are drift
 
 
 def key_of(manifest: dict[str, Any]) -> ObjectKey:
@@ -99,18 +101,77 @@ def up_to_date(live: dict[str, Any], desired: dict[str, Any]) -> bool:
     return applied == desired["metadata"]["annotations"][APPLIED_HASH] and contains(live, desired)
 
 
+class ChildConflict(Exception):
+    """Objects of the same names exist that the operator did not create: it neither writes nor deletes them."""
+
+    def __init__(self, owner: str, objects: list[ObjectKey]) -> None:
+        names = ", ".join(f"{kind} {name}" for _, kind, name in objects)
+        super().__init__(
+            f"{names} already exist{'s' if len(objects) == 1 else ''} and {'was' if len(objects) == 1 else 'were'}"
+            f" not created for {owner}: rename or delete {'it' if len(objects) == 1 else 'them'},"
+            f" or give {owner} another name"
+        )
+        self.objects = objects
+
+
+class ChildRefused(Exception):
+    """The API server refused a child for good (invalid): retrying the same object cannot help."""
+
+    def __init__(self, key: ObjectKey, error: ApiError) -> None:
+        super().__init__(f"{key[1]} {key[2]}: {error.message or error}")
+        self.key = key
+        self.error = error
+
+
+def is_ours(live: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """True when the live object was created for the same owner as `desired`.
+
+    By owner reference uid where the child has one (a label can be set by anyone); otherwise (no owner
+    reference can cross namespaces or scopes) by the applied-hash marker plus the owner labels.
+    """
+    meta = live.get("metadata") or {}
+    wanted = {ref["uid"] for ref in desired["metadata"].get("ownerReferences") or []}
+    if wanted:
+        return bool(wanted & {ref.get("uid") for ref in meta.get("ownerReferences") or []})
+    labels = meta.get("labels") or {}
+    owner_labels = {k: v for k, v in desired["metadata"].get("labels", {}).items() if k in OWNER_LABELS}
+    return APPLIED_HASH in (meta.get("annotations") or {}) and all(labels.get(k) == v for k, v in owner_labels.items())
+
+
+def prunable(live: dict[str, Any], owner_uid: str | None) -> bool:
+    """We delete only what we made: it carries our applied-hash marker and, if it has owners, our owner."""
+    meta = live.get("metadata") or {}
+    owners = {ref.get("uid") for ref in meta.get("ownerReferences") or []}
+    made_by_us = APPLIED_HASH in (meta.get("annotations") or {})
+    return made_by_us and (not owners or owner_uid is None or owner_uid in owners)
+
+
 async def sync(
-    client: KubeClient, namespace: str, desired: list[dict[str, Any]], live: Iterable[dict[str, Any]]
+    client: KubeClient,
+    namespace: str | None,
+    desired: list[dict[str, Any]],
+    live: Iterable[dict[str, Any]],
+    owner: str = "its owner",
+    owner_uid: str | None = None,
 ) -> None:
-    """Apply each desired object unless the live copy is up to date; delete live objects not desired."""
+    """Apply each desired object unless the live copy is up to date; delete live objects not desired.
+
+    `live` holds what the caches know as ours. A desired object missing from it is looked up first:
+    one of the same name that is not ours is left alone and reported (ChildConflict) after the rest
+    are applied. A child the API server refuses as invalid raises ChildRefused.
+    """
     current = {key_of(obj): obj for obj in live}
+    conflicts = []
     for manifest in map(stamped, desired):
         key = key_of(manifest)
         existing = current.get(key)
+        if existing is None and not await _free_or_ours(client, manifest):
+            conflicts.append(key)
+            continue
         taken = foreign_fields(existing) if existing is not None else []
         if existing is not None and up_to_date(existing, manifest) and not taken:
             continue
-        await client.apply(manifest)  # forced: fields of ours that others took over come back to us
+        await _apply(client, key, manifest)  # forced: fields of ours that others took over come back to us
         added = [path for path in taken if not _has_path(manifest, path)]
         if added:
             info = resource(manifest["apiVersion"], manifest["kind"])
@@ -119,5 +180,22 @@ async def sync(
     wanted = {key_of(m) for m in desired}
     for key in sorted(set(current) - wanted):
         api_version, kind, name = key
-        if await client.delete(api_version, kind, name, namespace):
+        if prunable(current[key], owner_uid) and await client.delete(api_version, kind, name, namespace):
             CHILD_WRITES.labels(kind, "delete").inc()
+    if conflicts:
+        raise ChildConflict(owner, conflicts)
+
+
+async def _free_or_ours(client: KubeClient, manifest: dict[str, Any]) -> bool:
+    meta = manifest["metadata"]
+    live = await client.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace"))
+    return live is None or is_ours(live, manifest)
+
+
+async def _apply(client: KubeClient, key: ObjectKey, manifest: dict[str, Any]) -> None:
+    try:
+        await client.apply(manifest)
+    except ApiError as error:
+        if error.status in (400, 422):
+            raise ChildRefused(key, error) from error
+        raise

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from modelcatalog import labels
+from modelcatalog import GROUP, labels
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Runtime
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
 from modelcatalog.kube.resources import resource
@@ -36,6 +36,11 @@ def keys_secret_name(endpoint: str) -> str:
     return f"{endpoint}-keys"
 
 
+def rotation_annotation(slot: str) -> str:
+    """The keys Secret remembers the last rotation id of each slot, written with the new key itself."""
+    return f"{GROUP}/rotated-{slot}"
+
+
 def pod_selector(name: str) -> dict[str, str]:
     return {labels.DEPLOYMENT: name, labels.COMPONENT: labels.MODEL_SERVER}
 
@@ -55,6 +60,7 @@ class DeploymentInputs:
     settings: Settings
     keys: Keys | None = None
     key_owners: tuple[Owner, ...] = ()
+    key_rotations: tuple[tuple[str, str], ...] = ()  # (slot, id) of the rotations the keys already had
 
     @property
     def name(self) -> str:
@@ -99,13 +105,10 @@ def keys_secret(inputs: DeploymentInputs) -> dict[str, Any]:
     encoded = {slot: base64.b64encode(value.encode()).decode() for slot, value in inputs.keys.string_data().items()}
     secret_labels = labels.managed("Endpoint", inputs.endpoint) | {labels.ENDPOINT: inputs.endpoint}
     owner_refs = [o.reference(controller=False) for o in sorted(owners, key=lambda o: o.name)]
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": metadata(keys_secret_name(inputs.endpoint), inputs.namespace, secret_labels, owner_refs),
-        "type": "Opaque",
-        "data": encoded,
-    }
+    meta = metadata(keys_secret_name(inputs.endpoint), inputs.namespace, secret_labels, owner_refs)
+    if inputs.key_rotations:
+        meta["annotations"] = {rotation_annotation(slot): rotation_id for slot, rotation_id in inputs.key_rotations}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "data": encoded}
 
 
 def deployment(inputs: DeploymentInputs) -> dict[str, Any]:

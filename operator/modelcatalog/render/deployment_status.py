@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ def resolve(
     model_name: str,
     model: CatalogModelSpec | ValidationError | None,
     type_name: str,
-    types: dict[str, InstanceTypeSpec],
+    types: Mapping[str, InstanceTypeSpec | ValidationError],
 ) -> Placement | Problem:
     """The model and instance type a deployment names, or the first reason it cannot be placed."""
     if model is None:
@@ -55,8 +56,12 @@ def resolve(
         instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
         return Problem("ModelResolved", "ModelRetired",
                        f"CatalogModel {model_name} was retired on {lifecycle.retirement_date}{instead}")  # fmt: skip
-    fitting = ", ".join(placement.fitting_types(model_name, model, types))
+    valid = {name: spec for name, spec in types.items() if isinstance(spec, InstanceTypeSpec)}
+    fitting = ", ".join(placement.fitting_types(model_name, model, valid))
     instance_type = types.get(type_name)
+    if isinstance(instance_type, ValidationError):
+        message = f"InstanceType {type_name}: {describe(instance_type)}; fitting types: {fitting or 'none'}"
+        return Problem("InstanceTypeResolved", "InvalidInstanceType", message)
     if instance_type is None:
         return Problem("InstanceTypeResolved", "UnknownInstanceType",
                        f"InstanceType {type_name} does not exist; fitting types: {fitting or 'none'}")  # fmt: skip
