@@ -1,5 +1,5 @@
 """kopf handlers. Importing this package registers them all: `kopf run -m modelcatalog.controllers`."""
 
-from modelcatalog.controllers import deployment, indexes, network, startup
+from modelcatalog.controllers import catalog, deployment, indexes, network, startup
 
-__all__ = ["deployment", "indexes", "network", "startup"]
+__all__ = ["catalog", "deployment", "indexes", "network", "startup"]
