@@ -17,6 +17,7 @@ from modelcatalog.api.base import DNS_LABEL
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Lifecycle, min_gpu_memory_gib
 from modelcatalog.catalog import files
 from modelcatalog.cli import catalog as catalog_cli
+from modelcatalog.cli.errors import ExitCode
 from modelcatalog.cli.main import main
 
 CATALOG = files.CATALOG_DIR
@@ -357,7 +358,7 @@ def test_normalize_rejects_an_invalid_model_naming_the_file(tmp_path: Path, caps
     documents = list(yaml.safe_load_all(path.read_text()))
     documents[0]["spec"]["collection"] = "somewhere"
     path.write_text(catalog_cli.dump(documents))
-    assert main(["catalog", "normalize", str(directory)]) == 4
+    assert main(["catalog", "normalize", str(directory)]) == ExitCode.ERROR  # a run-time failure: 1
     assert "nixtla.yaml" in capsys.readouterr().err
 
 
