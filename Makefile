@@ -14,7 +14,7 @@ help:
 	@echo "make cluster-up    start the local cluster (kubeconfig: .work/modelcatalog.kubeconfig)"
 	@echo "make cluster-down  stop it"
 	@echo "make crds          regenerate crds/ from the pydantic models"
-	@echo "make catalog       normalise catalog/ (derived labels and GPU memory)"
+	@echo "make catalog       normalise catalog/ (derived labels, GPU memory, prices.yaml)"
 	@echo "make bench         benchmarks (prints figures)"
 
 $(STAMP): pyproject.toml

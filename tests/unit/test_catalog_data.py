@@ -15,8 +15,9 @@ import yaml
 from modelcatalog import labels
 from modelcatalog.api.base import DNS_LABEL
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Lifecycle, min_gpu_memory_gib
-from modelcatalog.catalog import files
+from modelcatalog.catalog import files, prices
 from modelcatalog.cli import catalog as catalog_cli
+from modelcatalog.cli.errors import ExitCode
 from modelcatalog.cli.main import main
 
 CATALOG = files.CATALOG_DIR
@@ -160,9 +161,7 @@ def test_every_outside_figure_carries_its_source(entries: list[files.Entry]) -> 
         if spec.context_window is not None:
             assert spec.context_window_source, f"{entry.name}: contextWindow without contextWindowSource"
         serverless = spec.deployment_options.serverless
-        pricing = serverless.pricing if serverless else None
-        if pricing and (pricing.input_per_1m_tokens or pricing.output_per_1m_tokens):
-            assert pricing.source, f"{entry.name}: a price without pricing.source"
+        # Prices are the platform's own (prices.yaml), not outside figures: they need no source.
         if serverless is not None and serverless.regions:
             assert serverless.regions_source, f"{entry.name}: serverless.regions without serverless.regionsSource"
         for where, life in lifecycles(entry):
@@ -171,6 +170,38 @@ def test_every_outside_figure_carries_its_source(entries: list[files.Entry]) -> 
                 assert life.source, f"{where}: dates without a source"
         for benchmark in spec.benchmarks:
             assert benchmark.source.startswith("https://"), f"{entry.name}: benchmark {benchmark.name} has no source"
+
+
+def test_no_price_figures_are_shipped(entries: list[files.Entry], instance_types: dict[str, InstanceTypeSpec]) -> None:
+    # The catalog has no public source for prices: the platform team sets them in prices.yaml.
+    assert prices.load(prices.PRICES_FILE) == prices.PriceList()
+    assert all(e.spec.deployment_options.serverless is None or e.spec.deployment_options.serverless.pricing is None
+               for e in entries)  # fmt: skip
+    assert all(it.pricing is None for it in instance_types.values())
+
+
+def test_normalize_writes_the_price_list_into_the_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = copy_catalog(tmp_path)
+    price_list = tmp_path / "prices.yaml"
+    price_list.write_text(yaml.safe_dump({
+        "currency": "EUR",
+        "models": {"timegen-1": {"inputPer1MTokens": "1.5", "outputPer1MTokens": 2}},
+        "instanceTypes": {"standard-nc24ads-a100-v4": {"perHour": "3.40"}},
+    }))  # fmt: skip
+    assert main(["catalog", "normalize", "--prices", str(price_list), str(directory)]) == ExitCode.OK
+    loaded = files.load_manifests(directory)
+    timegen = next(e for e in files.models(loaded) if e.name == "timegen-1").spec.deployment_options.serverless
+    assert timegen is not None and timegen.pricing is not None
+    assert (timegen.pricing.currency, timegen.pricing.input_per_1m_tokens, timegen.pricing.output_per_1m_tokens) == (
+        "EUR", "1.5", "2"
+    )  # fmt: skip
+    a100 = files.instance_types(loaded)["standard-nc24ads-a100-v4"].pricing
+    assert a100 is not None and (a100.per_hour, a100.currency) == ("3.40", "EUR")
+    assert main(["catalog", "normalize", "--check", "--prices", str(price_list), str(directory)]) == ExitCode.OK
+    capsys.readouterr()
+    price_list.write_text(yaml.safe_dump({"instanceTypes": {"h200-1": {"perHour": "9"}}}))
+    assert main(["catalog", "normalize", "--prices", str(price_list), str(directory)]) == ExitCode.ERROR
+    assert "prices name no InstanceType h200-1; known: standard-" in capsys.readouterr().err
 
 
 def test_lifecycle_stages_have_their_dates_in_order(entries: list[files.Entry]) -> None:
@@ -357,7 +388,7 @@ def test_normalize_rejects_an_invalid_model_naming_the_file(tmp_path: Path, caps
     documents = list(yaml.safe_load_all(path.read_text()))
     documents[0]["spec"]["collection"] = "somewhere"
     path.write_text(catalog_cli.dump(documents))
-    assert main(["catalog", "normalize", str(directory)]) == 4
+    assert main(["catalog", "normalize", str(directory)]) == ExitCode.ERROR  # a run-time failure: 1
     assert "nixtla.yaml" in capsys.readouterr().err
 
 

@@ -135,7 +135,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str
 def listed(capsys: pytest.CaptureFixture[str], catalog_dir: Path, *filters: str) -> set[str]:
     code, out, err = run(capsys, "models", "list", "--catalog-dir", catalog_dir, "-o", "json", *filters)
     assert code == ExitCode.OK, err
-    return {item["metadata"]["name"] for item in json.loads(out)}
+    return {item["metadata"]["name"] for item in json.loads(out)["items"]}
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,9 @@ def listed(capsys: pytest.CaptureFixture[str], catalog_dir: Path, *filters: str)
         (("--task", "embeddings"), {"bge-m3"}),
         (("--task", "chat-completion"), {"llama-3-8b-instruct", "phi-3-mini", "gpt-4o"}),
         (("--fine-tuning-task", "text-generation"), {"llama-3-8b-instruct"}),
-        (("--deployment-option", "serverless"), {"llama-3-8b-instruct", "phi-3-mini", "gpt-4o"}),
+        (("--deployment-option", "serverless"), {"llama-3-8b-instruct", "gpt-4o"}),  # phi-3-mini's is retired
+        (("--deployment-option", "serverless", "--include-retired"), {"llama-3-8b-instruct", "phi-3-mini", "gpt-4o"}),
+        (("--lifecycle", "retired"), {"phi-3-mini"}),  # asking for retired offers shows them
         (("--deployment-option", "managed"), {"llama-3-8b-instruct", "phi-3-mini", "bge-m3"}),
         (("--license", "mit"), {"phi-3-mini", "bge-m3"}),
         (("--license", "llama3", "--license", "custom"), {"llama-3-8b-instruct", "gpt-4o"}),
@@ -180,13 +182,13 @@ def test_list_table_has_one_row_per_model_with_its_deployment_options(
     assert len(rows) == 1
     assert rows[0].startswith("llama-3-8b-instruct")
     assert "managed, serverless" in rows[0]
-    assert "Deprecated" in rows[0]
+    assert "deprecated, retires in 30 days" in rows[0]
 
 
 def test_list_without_matches_says_so_on_stderr_and_succeeds(
     capsys: pytest.CaptureFixture[str], catalog_dir: Path
 ) -> None:
-    code, out, err = run(capsys, "models", "list", "--catalog-dir", catalog_dir, "--publisher", "nobody")
+    code, out, err = run(capsys, "models", "list", "--catalog-dir", catalog_dir, "--search", "nobody")
     assert (code, out) == (ExitCode.OK, "")
     assert "no models match (of 4" in err
 
@@ -199,7 +201,7 @@ def test_list_yaml_is_the_same_data_as_json_and_loads_back_as_a_catalog(
     assert yaml.safe_load(as_yaml) == json.loads(as_json)
     exported = tmp_path / "exported"
     exported.mkdir()
-    (exported / "models.yaml").write_text(yaml.safe_dump_all(yaml.safe_load(as_yaml)))
+    (exported / "models.yaml").write_text(yaml.safe_dump_all(yaml.safe_load(as_yaml)["items"]))
     assert [e.name for e in files.models(files.load_manifests(exported))] == sorted(ALL)
 
 
@@ -254,7 +256,7 @@ def test_show_limits_fitting_types_to_the_allowed_ones(capsys: pytest.CaptureFix
     # 3.8B needs 9 GiB, so all three would fit, but the publisher only allows t4-1 and a100-1.
     _, out, _ = run(capsys, "models", "show", "phi-3-mini", "--catalog-dir", catalog_dir)
     assert fitting(out) == {"t4-1", "a100-1"}
-    assert "no public price" not in out
+    assert "not set" not in section(out, "  Serverless API:")[2]
 
 
 def test_show_gives_the_serverless_offer_its_own_lifecycle_and_regions_source(
@@ -263,9 +265,9 @@ def test_show_gives_the_serverless_offer_its_own_lifecycle_and_regions_source(
     _, out, _ = run(capsys, "models", "show", "phi-3-mini", "--catalog-dir", catalog_dir)
     model_lifecycle = next(line for line in out.splitlines() if line.startswith("Lifecycle:"))
     serverless = section(out, "  Serverless API:")
-    assert model_lifecycle.split()[1] == "GenerallyAvailable"
+    assert model_lifecycle.split(maxsplit=1)[1].strip() == "generally available"
     assert f"Regions:              eastus (source: {SOURCE})" in serverless[0]
-    assert f"Lifecycle:            Retired; retired 12 days ago ({SERVERLESS_RETIRED})" in serverless[1]
+    assert f"Lifecycle:            retired 12 days ago ({SERVERLESS_RETIRED})" in serverless[1]
 
 
 def test_show_of_a_serverless_only_model_has_no_instance_types_and_no_terms(
@@ -274,7 +276,7 @@ def test_show_of_a_serverless_only_model_has_no_instance_types_and_no_terms(
     _, out, _ = run(capsys, "models", "show", "gpt-4o", "--catalog-dir", catalog_dir)
     assert "Instance types that fit:" not in out
     assert "Managed compute:" not in out
-    assert "no public price" in out
+    assert "Price:                not set" in out
     assert "Publisher terms:      not required" in out
     assert "none published" in section(out, "Benchmarks:")[0]
 
@@ -308,7 +310,11 @@ def test_show_json_and_yaml_carry_the_spec_and_derived_facts(
         "fittingInstanceTypes": ["a10-2", "a100-1"],
         "retiresInDays": 30,
         "serverlessRetiresInDays": 30,  # no lifecycle of its own: the model's
+        "lifecycle": f"deprecated, retires in 30 days ({RETIREMENT})",
+        "serverlessLifecycle": f"deprecated, retires in 30 days ({RETIREMENT})",
+        "availableInRegion": None,
     }
+    assert card["status"]["stage"] == "Deprecated"
 
 
 def compare_table(out: str) -> dict[str, list[str]]:
@@ -330,9 +336,11 @@ def test_compare_puts_models_in_columns_and_attributes_prices_and_benchmarks_in_
     assert table["price output (USD per 1M tokens)"] == ["0.61", "0.52"]
     assert table["accuracy (mmlu) (%)"] == ["68.4", "70.9"]
     assert table["coherence (score)"] == ["4.2", "-"]
-    assert table["days until retirement"] == ["30", "-"]
-    assert table["serverless lifecycle"] == ["Deprecated", "Retired"]
-    assert table["days until serverless retirement"] == ["30", "-12"]
+    assert table["lifecycle"] == [f"deprecated, retires in 30 days ({RETIREMENT})", "generally available"]
+    assert table["serverless lifecycle"] == [
+        f"deprecated, retires in 30 days ({RETIREMENT})",
+        f"retired 12 days ago ({SERVERLESS_RETIRED})",
+    ]
 
 
 def test_compare_shortens_long_cells_but_json_keeps_every_value(
@@ -470,12 +478,16 @@ def test_source_cluster_reads_catalog_models_and_instance_types_from_the_api(
         kubeconfig = server.kubeconfig(tmp_path)
         code, out, err = run(capsys, "models", "list", "--source", "cluster", "--kubeconfig", kubeconfig, "-o", "json")
         assert code == ExitCode.OK, err
-        assert {m["metadata"]["name"] for m in json.loads(out)} == ALL
+        assert {m["metadata"]["name"] for m in json.loads(out)["items"]} == ALL
         _, card, _ = run(
             capsys, "models", "show", "llama-3-8b-instruct", "--source", "cluster", "--kubeconfig", kubeconfig
         )
     assert fitting(card) == {"a10-2", "a100-1"}
-    assert {r.path for r in server.requests} == {f"{API}/catalogmodels", f"{API}/instancetypes"}
+    assert {r.path for r in server.requests} == {
+        f"{API}/catalogmodels",
+        f"{API}/instancetypes",
+        "/api/v1/namespaces/modelcatalog-system/configmaps/modelcatalog-settings",
+    }
 
 
 def test_auto_source_uses_the_cluster_when_kubeconfig_works(
@@ -492,7 +504,7 @@ def test_auto_source_uses_the_cluster_when_kubeconfig_works(
         monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig(tmp_path)))
         code, out, _ = run(capsys, "models", "list", "-o", "json")
     assert code == ExitCode.OK
-    assert [m["metadata"]["name"] for m in json.loads(out)] == ["bge-m3"]
+    assert [m["metadata"]["name"] for m in json.loads(out)["items"]] == ["bge-m3"]
 
 
 def test_source_cluster_that_cannot_be_reached_exits_unavailable(
@@ -524,5 +536,5 @@ def test_auto_source_falls_back_to_the_catalog_files_when_the_cluster_is_down(
     kubeconfig = write_kubeconfig(tmp_path / "down.kubeconfig", closed_port_url())
     code, out, err = run(capsys, "models", "list", "--kubeconfig", kubeconfig, "-o", "json")
     assert code == ExitCode.OK
-    assert {m["metadata"]["name"] for m in json.loads(out)} == ALL
+    assert {m["metadata"]["name"] for m in json.loads(out)["items"]} == ALL
     assert f"reading {catalog_dir} instead" in err

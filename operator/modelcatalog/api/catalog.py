@@ -133,7 +133,9 @@ class ServerlessOption(KubeModel):
     lifecycle: Lifecycle | None = Field(
         default=None, description="Lifecycle of the serverless offer when it differs from the model's."
     )
-    pricing: Pricing | None = Field(default=None, description="Token prices; empty where no public source exists.")
+    pricing: Pricing | None = Field(
+        default=None, description="Token prices the platform charges (catalog/prices.yaml); unset: no price."
+    )
     default_rate_limits: RateLimits | None = Field(default=None, description="Limits an endpoint gets by default.")
     terms_required: bool = Field(
         default=True, description="Users must accept the publisher's terms (third-party models)."
@@ -195,8 +197,30 @@ class CatalogModelSpec(KubeModel):
     }  # fmt: skip
 
 
+class NextChange(KubeModel):
+    date: str = Field(pattern=DATE, description="The day the change happens (YYYY-MM-DD, UTC).")
+    stage: LifecycleStage = Field(description="The stage it brings.")
+    subject: str = Field(description="model, or the deployment option that changes (serverless).")
+    description: str = Field(description="What happens, e.g. 'the serverless offer retires on 2026-01-31'.")
+
+
 class CatalogModelStatus(Status):
-    """What the operator observed about this catalog entry."""
+    """The lifecycle as of today on the operator's clock, derived from the spec's dates (re-derived as they pass).
+
+    phase is the model's stage today; the Available condition is False once it is retired."""
+
+    stage: LifecycleStage | None = Field(default=None, description="The model's lifecycle stage today.")
+    tasks: str | None = Field(default=None, description="The inference tasks, comma separated (for kubectl get).")
+    managed: str | None = Field(
+        default=None, description="Managed compute today: the runtime, its stage when not GA, or retired."
+    )
+    serverless: str | None = Field(
+        default=None,
+        description="The serverless offer today: 'live in 7 regions', 'live in every region' (no regions listed: "
+        "no restriction), 'deprecated, 2 regions', 'retired'.",
+    )
+    serverless_stage: LifecycleStage | None = Field(default=None, description="The serverless offer's stage today.")
+    next_change: NextChange | None = Field(default=None, description="The next lifecycle date and what it brings.")
 
 
 class GPU(KubeModel):
@@ -214,6 +238,13 @@ class Toleration(KubeModel):
     )
 
 
+class HourlyPricing(KubeModel):
+    """What one replica on this instance type costs, as the platform team sets it (no public source)."""
+
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")
+    per_hour: str = Field(pattern=DECIMAL, description="Price of one replica (instance) per hour.")
+
+
 class InstanceTypeSpec(KubeModel):
     """A GPU SKU mapped to a node pool: what one replica gets and where it runs."""
 
@@ -223,6 +254,7 @@ class InstanceTypeSpec(KubeModel):
     memory: str = Field(pattern=QUANTITY, description="Memory request and limit per replica.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="Labels of the node pool.")
     tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations for the pool's taints.")
+    pricing: HourlyPricing | None = Field(default=None, description="Hourly price of one replica; unset: no price.")
 
     @property
     def gpu_memory_gib(self) -> int:

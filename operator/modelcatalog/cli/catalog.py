@@ -1,7 +1,8 @@
 """`modelcatalog catalog normalize [--check] [DIR]`: keep the catalog manifests in the form `make catalog` writes.
 
-Every YAML file under DIR that holds a CatalogModel is rewritten through `files.normalize` (derived labels and
-minGpuMemoryGiB), in one canonical layout: the file's leading comment block, then its documents in their order.
+Every YAML file under DIR that holds a CatalogModel or InstanceType is rewritten through `files.normalize` (derived
+labels and minGpuMemoryGiB) with the prices of the price list (prices.yaml) written in, in one canonical layout: the
+file's leading comment block, then its documents in their order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from modelcatalog.catalog import files
+from modelcatalog.catalog import files, prices
 from modelcatalog.cli.errors import CliError, ExitCode
 
 
@@ -25,6 +26,13 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     command.add_argument(
         "--check", action="store_true", help="change nothing; exit 1 and name the files that would change"
+    )
+    command.add_argument(
+        "--prices",
+        type=Path,
+        default=prices.PRICES_FILE,
+        metavar="FILE",
+        help=f"the price list written into the manifests (default: {prices.PRICES_FILE}; absent: no prices)",
     )
     command.add_argument(
         "directory",
@@ -42,12 +50,18 @@ def normalize(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         raise CliError(f"{directory}: no such directory", ExitCode.NOT_FOUND)
     paths = sorted(directory.rglob("*.yaml"))
+    try:
+        price_list = prices.load(args.prices)
+        documents = [d for path in paths for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+        prices.check_names(price_list, names_of(documents, "CatalogModel"), names_of(documents, "InstanceType"))
+    except (prices.PricesError, yaml.YAMLError, KeyError) as error:
+        raise CliError(str(error), ExitCode.INVALID) from error
     changed = []
     for path in paths:
         text = path.read_text()
         try:
-            new = normalized_text(text, where=str(path))
-        except (files.CatalogError, yaml.YAMLError) as error:
+            new = normalized_text(text, where=str(path), price_list=price_list)
+        except (files.CatalogError, prices.PricesError, yaml.YAMLError) as error:
             raise CliError(str(error), ExitCode.INVALID) from error
         if new is None or new == text:
             continue
@@ -68,13 +82,19 @@ def normalize(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def normalized_text(text: str, where: str = "") -> str | None:
-    """The file as `normalize` writes it, or None when it holds no CatalogModel (such files are left alone)."""
+def names_of(documents: list[dict[str, Any]], kind: str) -> set[str]:
+    return {str(d.get("metadata", {}).get("name")) for d in documents if d.get("kind") == kind}
+
+
+def normalized_text(text: str, where: str = "", price_list: prices.PriceList | None = None) -> str | None:
+    """The file as `normalize` writes it, or None when it holds no catalog object (such files are left alone)."""
     documents = [document for document in yaml.safe_load_all(text) if document is not None]
-    if not any(_is_catalog_model(document) for document in documents):
+    if not any(_is_catalog_object(document) for document in documents):
         return None
     for document in documents:
-        if _is_catalog_model(document):
+        if _is_catalog_object(document) and price_list is not None:
+            prices.apply(document, price_list)
+        if _is_catalog_object(document):
             try:
                 files.normalize(document)
             except files.CatalogError as error:
@@ -98,5 +118,5 @@ def leading_comments(text: str) -> str:
     return "".join(kept)
 
 
-def _is_catalog_model(document: object) -> bool:
-    return isinstance(document, dict) and document.get("kind") == "CatalogModel"
+def _is_catalog_object(document: object) -> bool:
+    return isinstance(document, dict) and document.get("kind") in ("CatalogModel", "InstanceType")

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelcatalog import clock
 from modelcatalog.api.catalog import Collection, LifecycleStage
 from modelcatalog.catalog.files import label_value
 from modelcatalog.catalog.importer import ImportOptions, ModelImportError, import_model
-from modelcatalog.cli import modelviews, output
+from modelcatalog.cli import modellist, modelviews, output
 from modelcatalog.cli.errors import CliError, ExitCode
-from modelcatalog.cli.modelsource import Source, apply_catalog_model, load_catalog
-from modelcatalog.cli.modelviews import Card, Comparison, Filters
+from modelcatalog.cli.modellist import Filters
+from modelcatalog.cli.modelsource import Catalog, Source, apply_catalog_model, load_catalog
+from modelcatalog.cli.modelviews import Card, Comparison
 from modelcatalog.cli.output import Format
 
 if TYPE_CHECKING:
@@ -61,15 +62,35 @@ def register_list(commands: Subparsers) -> None:
         "--deployment-option", action="append", default=[], choices=["managed", "serverless"], help="how it can run"
     )
     command.add_argument(
+        "--include-retired", action="store_true", help="also list offers retired today (hidden by default)"
+    )
+    command.add_argument(
         "--lifecycle",
         action="append",
         default=[],
         type=lifecycle_stage,
         metavar="STAGE",
-        help=f"lifecycle stage: {', '.join(LifecycleStage)} (any case)",
+        help=f"lifecycle stage today of the offer: {', '.join(LifecycleStage)} (any case)",
     )
+    add_region_flag(command)
     add_source_flags(command)
     command.set_defaults(run=run_list)
+
+
+REGION_HELP = (
+    "serverless offers in this region only; 'any' for all. Default: the cluster's region (the region key of the "
+    "modelcatalog-settings ConfigMap) when reading a cluster; without a cluster, $MODELCATALOG_REGION, else any. "
+    "An offer listing no regions is not restricted: it is in every region. Managed compute has no region."
+)
+
+
+def add_region_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", metavar="REGION", help=REGION_HELP)
+
+
+def region_of(args: argparse.Namespace, catalog: Catalog) -> str | None:
+    region: str | None = args.region or catalog.region
+    return None if region == modellist.ANY_REGION else region
 
 
 def lifecycle_stage(text: str) -> str:
@@ -82,6 +103,7 @@ def lifecycle_stage(text: str) -> str:
 def register_show(commands: Subparsers) -> None:
     command = commands.add_parser("show", help="the model card: weights, requirements, options, prices, benchmarks")
     command.add_argument("name", help="CatalogModel name or display name")
+    add_region_flag(command)
     add_source_flags(command)
     command.set_defaults(run=run_show)
 
@@ -106,12 +128,14 @@ def register_import(commands: Subparsers) -> None:
     command.add_argument("--output-file", type=Path, help="write the manifest here instead of stdout")
     command.add_argument("--apply", action="store_true", help="create or update it in the cluster (server-side apply)")
     command.add_argument("--kubeconfig", help="kubeconfig for --apply (default: $KUBECONFIG, then ~/.kube/config)")
-    output.add_output_flag(command, default=Format.YAML)
+    output.add_output_flag(command, default=Format.YAML, formats=(Format.TABLE, Format.JSON, Format.YAML))
     command.set_defaults(run=run_import)
 
 
 def run_list(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.source, args.catalog_dir, args.kubeconfig)
+    today = clock.today()
+    region = region_of(args, catalog)
     filters = Filters(
         collections=args.collection,
         publishers=args.publisher,
@@ -121,25 +145,27 @@ def run_list(args: argparse.Namespace) -> int:
         licenses=args.license,
         lifecycles=args.lifecycle,
         search=args.search,
+        region=region,
+        include_retired=args.include_retired,
     )
-    selected = modelviews.select(catalog.models, filters)
-    if args.output != Format.TABLE:
-        print(output.structured([modelviews.manifest(e) for e in selected], args.output))
-    elif selected:
-        print(output.table(modelviews.LIST_HEADERS, modelviews.list_rows(selected)))
-    else:
+    modellist.check(catalog.models, filters, region_given=args.region is not None)
+    selection = modellist.select(catalog.models, filters, today)
+    listing = modellist.listing(selection, today, region)
+    text = output.render_list(listing, args.output, getattr(args, "no_headers", False))
+    if text:
+        print(text)
+    if not selection.entries and args.output not in output.STRUCTURED:
         print(f"no models match (of {len(catalog.models)} in {catalog.origin})", file=sys.stderr)
+    for note in listing.notes:
+        print(note, file=sys.stderr)
     return ExitCode.OK
 
 
 def run_show(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.source, args.catalog_dir, args.kubeconfig)
     entry = modelviews.find(catalog.models, args.name)
-    model_card = modelviews.card(entry, catalog.instance_types, date.today())
-    if args.output != Format.TABLE:
-        print(output.structured(model_card.data, args.output))
-    else:
-        print(render_card(model_card))
+    model_card = modelviews.card(entry, catalog.instance_types, clock.today(), region_of(args, catalog))
+    print(output.render_object(model_card.data, modellist.RESOURCE, args.output, render_card(model_card)))
     return ExitCode.OK
 
 
@@ -178,12 +204,16 @@ def run_compare(args: argparse.Namespace) -> int:
         raise CliError("compare needs at least two model names", ExitCode.USAGE)
     catalog = load_catalog(args.source, args.catalog_dir, args.kubeconfig)
     entries = [modelviews.find(catalog.models, name) for name in args.names]
-    comparison = modelviews.compare(entries, date.today())
-    if args.output != Format.TABLE:
+    comparison = modelviews.compare(entries, clock.today())
+    if args.output in output.STRUCTURED:
         print(output.structured(comparison.as_dict(), args.output))
+    elif args.output == Format.NAME:
+        print("\n".join(f"{modellist.RESOURCE}/{name}" for name in comparison.models))
     else:
         rows = modelviews.comparison_rows(comparison)
-        print(output.table(["ATTRIBUTE", *comparison.models], rows, max_width=COMPARE_CELL_WIDTH))
+        headers = ["ATTRIBUTE", *comparison.models]
+        width = None if args.output == Format.WIDE else COMPARE_CELL_WIDTH
+        print(output.table(headers, rows, max_width=width, headers_shown=not args.no_headers))
     if args.chart:
         write_chart(comparison, args.chart)
     return ExitCode.OK

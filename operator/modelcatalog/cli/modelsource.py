@@ -13,13 +13,14 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from modelcatalog import API_VERSION, GROUP, VERSION
+from modelcatalog import API_VERSION, GROUP, VERSION, clock
 from modelcatalog.api.catalog import InstanceTypeSpec
 from modelcatalog.api.kinds import CATALOG_MODEL, INSTANCE_TYPE
 from modelcatalog.catalog import files
 from modelcatalog.catalog.files import CatalogError, Entry
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.labels import MANAGER
+from modelcatalog.settings import CONFIGMAP, CONFIGMAP_KEYS, DEFAULT_NAMESPACE
 
 # (connect, read) seconds: `--source auto` must fall back to the files quickly when no cluster answers.
 REQUEST_TIMEOUT = (3, 30)
@@ -36,6 +37,12 @@ class Catalog:
     models: list[Entry]
     instance_types: dict[str, InstanceTypeSpec]
     origin: str
+    region: str | None = None  # the cluster's region (its settings ConfigMap), the default of --region
+
+
+def env_region() -> str | None:
+    """Without a cluster, the region is MODELCATALOG_REGION when set, else none (every region is listed)."""
+    return os.environ.get(CONFIGMAP_KEYS["region"]) or None
 
 
 class ClusterUnavailable(CliError):
@@ -64,7 +71,9 @@ def from_files(directory: Path) -> Catalog:
         manifests = files.load_manifests(directory)
     except CatalogError as error:
         raise CliError(str(error), ExitCode.INVALID) from error
-    return Catalog(files.models(manifests), files.instance_types(manifests), f"files in {directory}")
+    return Catalog(
+        files.models(manifests), files.instance_types(manifests), f"files in {directory}", region=env_region()
+    )
 
 
 def from_cluster(kubeconfig: str | None) -> Catalog:
@@ -73,14 +82,38 @@ def from_cluster(kubeconfig: str | None) -> Catalog:
         *list_objects(api, CATALOG_MODEL.plural, CATALOG_MODEL.kind),
         *list_objects(api, INSTANCE_TYPE.plural, INSTANCE_TYPE.kind),
     ]
+    settings = cluster_settings(api.api_client)
     try:
         return Catalog(
             files.models(manifests),
             files.instance_types(manifests),
             f"cluster {api.api_client.configuration.host}",
+            region=settings.get("region") or None,
         )
     except CatalogError as error:
         raise CliError(f"in the cluster: {error}", ExitCode.INVALID) from error
+
+
+def cluster_settings(api: Any) -> dict[str, str]:
+    """The cluster's `modelcatalog-settings` ConfigMap data ({} when absent or unreadable); the CLI's clock
+    follows its clockOffsetDays (MODELCATALOG_CLOCK_OFFSET_DAYS still wins), as the operator's does."""
+    namespace = os.environ.get("MODELCATALOG_NAMESPACE", DEFAULT_NAMESPACE)
+    try:
+        found = client.CoreV1Api(api).read_namespaced_config_map(CONFIGMAP, namespace, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as error:
+        if error.status not in (403, 404):
+            print(
+                f"note: cannot read ConfigMap {namespace}/{CONFIGMAP}: {error.status} {error.reason}", file=sys.stderr
+            )
+        return {}
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise ClusterUnavailable(f"cannot reach the cluster at {api.configuration.host}: {error}") from error
+    data: dict[str, str] = dict(found.data or {})
+    try:
+        clock.configure(clock.parse_offset(data.get("clockOffsetDays"), f"{CONFIGMAP} clockOffsetDays"))
+    except ValueError as error:
+        raise CliError(f"the cluster's {error}", ExitCode.INVALID) from error
+    return data
 
 
 def kubeconfig_path(explicit: str | None) -> str | None:

@@ -13,45 +13,11 @@ from modelcatalog.api.catalog import (
     Benchmark,
     CatalogModelSpec,
     InstanceTypeSpec,
-    Lifecycle,
     ServerlessOption,
 )
-from modelcatalog.catalog import placement
-from modelcatalog.catalog.files import Entry, label_value
+from modelcatalog.catalog import lifecycle, placement
+from modelcatalog.catalog.files import Entry
 from modelcatalog.cli.errors import CliError, ExitCode
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Values are ORed within one field and the fields are ANDed; an empty field does not filter."""
-
-    collections: Sequence[str] = ()
-    publishers: Sequence[str] = ()
-    tasks: Sequence[str] = ()
-    fine_tuning_tasks: Sequence[str] = ()
-    deployment_options: Sequence[str] = ()
-    licenses: Sequence[str] = ()
-    lifecycles: Sequence[str] = ()
-    search: Sequence[str] = ()
-
-
-def select(entries: Sequence[Entry], filters: Filters) -> list[Entry]:
-    return [entry for entry in entries if matches(entry, filters)]
-
-
-def matches(entry: Entry, filters: Filters) -> bool:
-    spec = entry.spec
-    checks: list[tuple[Sequence[str], Callable[[str], bool]]] = [
-        (filters.collections, lambda v: label_value(v) == spec.collection),
-        (filters.publishers, lambda v: label_value(v) == label_value(spec.publisher)),
-        (filters.tasks, lambda v: v.lower() in spec.tasks),
-        (filters.fine_tuning_tasks, lambda v: v.lower() in spec.fine_tuning_tasks),
-        (filters.deployment_options, lambda v: v in deployment_option_names(spec)),
-        (filters.licenses, lambda v: v.lower() == spec.license),
-        (filters.lifecycles, lambda v: label_value(v) == label_value(str(spec.lifecycle.stage))),
-        (filters.search, lambda v: v.lower() in f"{entry.name}\n{spec.display_name}\n{spec.description}".lower()),
-    ]
-    return all(any(check(value) for value in values) for values, check in checks if values)
 
 
 def deployment_option_names(spec: CatalogModelSpec) -> list[str]:
@@ -60,25 +26,6 @@ def deployment_option_names(spec: CatalogModelSpec) -> list[str]:
         name
         for name, option in (("managed", options.managed_compute), ("serverless", options.serverless))
         if option is not None
-    ]
-
-
-LIST_HEADERS = ("NAME", "DISPLAY NAME", "PUBLISHER", "COLLECTION", "TASKS", "DEPLOYMENT", "LICENSE", "LIFECYCLE")
-
-
-def list_rows(entries: Sequence[Entry]) -> list[list[object]]:
-    return [
-        [
-            e.name,
-            e.spec.display_name,
-            e.spec.publisher,
-            e.spec.collection,
-            e.spec.tasks,
-            deployment_option_names(e.spec),
-            e.spec.license,
-            e.spec.lifecycle.stage,
-        ]
-        for e in entries
     ]
 
 
@@ -126,30 +73,6 @@ def days_until(day: str | None, today: date) -> int | None:
     return (date.fromisoformat(day) - today).days if day else None
 
 
-def relative(days: int, future: str, past: str) -> str:
-    if days == 0:
-        return f"{future} today"
-    return f"{future} in {days} days" if days > 0 else f"{past} {-days} days ago"
-
-
-def lifecycle_summary(lifecycle: Lifecycle, today: date) -> str:
-    parts = [str(lifecycle.stage)]
-    for label, day in (
-        ("preview since", lifecycle.preview_date),
-        ("generally available since", lifecycle.generally_available_date),
-        ("legacy since", lifecycle.legacy_date),
-        ("deprecated from", lifecycle.deprecation_date),
-    ):
-        if day:
-            parts.append(f"{label} {day}")
-    retirement = days_until(lifecycle.retirement_date, today)
-    if retirement is not None:
-        parts.append(f"{relative(retirement, 'retires', 'retired')} ({lifecycle.retirement_date})")
-    if lifecycle.replacement:
-        parts.append(f"replaced by {lifecycle.replacement}")
-    return "; ".join(parts)
-
-
 def weights_text(spec: CatalogModelSpec) -> str | None:
     weights = spec.weights
     if weights is None:
@@ -158,13 +81,23 @@ def weights_text(spec: CatalogModelSpec) -> str | None:
     return f"{weights.repository}@{weights.revision}, {size}, {weights.dtype}"
 
 
-def price_text(serverless: ServerlessOption) -> str | None:
+NOT_SET = "not set"
+
+
+def price_text(serverless: ServerlessOption, short: bool = False) -> str:
+    """'input 0.30 USD, output 0.61 USD per 1M tokens' (short: '0.30 / 0.61 USD per 1M tokens'), or 'not set'."""
     pricing = serverless.pricing
     if pricing is None or (pricing.input_per_1m_tokens is None and pricing.output_per_1m_tokens is None):
-        return None
-    input_, output = pricing.input_per_1m_tokens or "-", pricing.output_per_1m_tokens or "-"
+        return NOT_SET
+    input_, output = pricing.input_per_1m_tokens or NOT_SET, pricing.output_per_1m_tokens or NOT_SET
+    if short:
+        return f"{input_} in / {output} out {pricing.currency} per 1M tokens"
     text = f"input {input_} {pricing.currency}, output {output} {pricing.currency} per 1M tokens"
     return f"{text} (source: {pricing.source})" if pricing.source else text
+
+
+def hourly_price_text(it: InstanceTypeSpec) -> str:
+    return f"{it.pricing.per_hour} {it.pricing.currency}/hour" if it.pricing else NOT_SET
 
 
 def rate_limits_text(serverless: ServerlessOption) -> str | None:
@@ -201,7 +134,7 @@ class Card:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date) -> Card:
+def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date, region: str | None = None) -> Card:
     spec = entry.spec
     needed = placement.gpu_memory_needed_gib(spec)
     fitting = placement.fitting_types(entry.name, spec, types)
@@ -218,14 +151,14 @@ def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date) -> Card:
         ("Weights", weights_text(spec)),
         ("Context window", context),
         ("Min GPU memory", f"{needed} GiB" if needed else None),
-        ("Lifecycle", lifecycle_summary(spec.lifecycle, today)),
+        ("Lifecycle", lifecycle.describe(spec.lifecycle, today)),
     ]
     return Card(
         title=f"{spec.display_name} ({entry.name})",
         description=spec.description,
         facts=facts,
         managed=managed_facts(spec),
-        serverless=serverless_facts(spec.deployment_options.serverless, today),
+        serverless=serverless_facts(spec, today, region),
         benchmarks=[[benchmark_label(b), b.kind, benchmark_value(b), b.source] for b in spec.benchmarks],
         instance_types=[instance_type_row(name, types[name]) for name in fitting],
         data={
@@ -235,7 +168,11 @@ def card(entry: Entry, types: dict[str, InstanceTypeSpec], today: date) -> Card:
                 "fittingInstanceTypes": fitting,
                 "retiresInDays": retirement,
                 "serverlessRetiresInDays": days_until(serverless_retirement(spec), today),
+                "lifecycle": lifecycle.describe(spec.lifecycle, today),
+                "serverlessLifecycle": lifecycle.describe_option(spec, lifecycle.SERVERLESS, today),
+                "availableInRegion": {"region": region, "available": available_in(spec, region)} if region else None,
             },
+            "status": lifecycle.status(spec, today),
         },
     )
 
@@ -258,28 +195,52 @@ def managed_facts(spec: CatalogModelSpec) -> list[tuple[str, object]] | None:
     ]
 
 
-def serverless_facts(serverless: ServerlessOption | None, today: date) -> list[tuple[str, object]] | None:
+def available_in(spec: CatalogModelSpec, region: str) -> bool | None:
+    """Whether the serverless offer is in `region` (an offer listing no regions is in every region)."""
+    serverless = spec.deployment_options.serverless
     if serverless is None:
         return None
-    regions = ", ".join(serverless.regions) or None
-    if regions and serverless.regions_source:
+    return not serverless.regions or region in serverless.regions
+
+
+def region_fact(spec: CatalogModelSpec, region: str | None, today: date) -> list[tuple[str, object]]:
+    serverless = spec.deployment_options.serverless
+    if region is None or serverless is None:
+        return []
+    if lifecycle.retired(spec, lifecycle.SERVERLESS, today):
+        return [(f"In region {region}", "no: the offer is retired")]
+    if not serverless.regions:
+        return [(f"In region {region}", "yes (no regions listed: not restricted)")]
+    return [(f"In region {region}", "yes" if region in serverless.regions else "no")]
+
+
+def serverless_facts(spec: CatalogModelSpec, today: date, region: str | None) -> list[tuple[str, object]] | None:
+    serverless = spec.deployment_options.serverless
+    if serverless is None:
+        return None
+    regions = ", ".join(serverless.regions) or "none listed (not restricted to any region)"
+    if serverless.regions and serverless.regions_source:
         regions += f" (source: {serverless.regions_source})"
-    lifecycle = [("Lifecycle", lifecycle_summary(serverless.lifecycle, today))] if serverless.lifecycle else []
+    own = serverless.lifecycle is not None or lifecycle.option_stage(spec, lifecycle.SERVERLESS, today) != (
+        lifecycle.stage_on(spec.lifecycle, today)
+    )
+    stage = [("Lifecycle", lifecycle.describe_option(spec, lifecycle.SERVERLESS, today))] if own else []
     return [
         ("Regions", regions),
-        *lifecycle,
-        ("Price", price_text(serverless) or "no public price"),
+        *region_fact(spec, region, today),
+        *stage,
+        ("Price", price_text(serverless)),
         ("Default rate limits", rate_limits_text(serverless)),
         ("Publisher terms", "must be accepted" if serverless.terms_required else "not required"),
     ]
 
 
-INSTANCE_TYPE_HEADERS = ("NAME", "DISPLAY NAME", "GPU", "GPU MEMORY (GIB)", "CPU", "MEMORY")
+INSTANCE_TYPE_HEADERS = ("NAME", "DISPLAY NAME", "GPU", "GPU MEMORY (GIB)", "CPU", "MEMORY", "PRICE PER REPLICA")
 
 
 def instance_type_row(name: str, it: InstanceTypeSpec) -> list[object]:
     gpu = f"{it.gpu.count} x {it.gpu.model} {it.gpu.memory_gib} GiB" if it.gpu else None
-    return [name, it.display_name, gpu, it.gpu_memory_gib, it.cpu, it.memory]
+    return [name, it.display_name, gpu, it.gpu_memory_gib, it.cpu, it.memory, hourly_price_text(it)]
 
 
 @dataclass(frozen=True)
@@ -332,10 +293,8 @@ def compare(entries: Sequence[Entry], today: date) -> Comparison:
         row("serverless regions", serverless_regions),
         Row("price input", [price(s, "input") for s in specs], price_unit, prices),
         Row("price output", [price(s, "output") for s in specs], price_unit, prices),
-        row("lifecycle", lambda s: str(s.lifecycle.stage)),
-        row("days until retirement", lambda s: days_until(s.lifecycle.retirement_date, today)),
-        row("serverless lifecycle", serverless_stage),
-        row("days until serverless retirement", lambda s: days_until(serverless_retirement(s), today)),
+        row("lifecycle", lambda s: lifecycle.describe(s.lifecycle, today)),
+        row("serverless lifecycle", lambda s: lifecycle.describe_option(s, lifecycle.SERVERLESS, today)),
     ]  # fmt: skip
     rows += [
         Row(label, [benchmark_figure(s, label, unit) for s in specs], unit, f"Benchmarks ({unit})")
@@ -345,20 +304,17 @@ def compare(entries: Sequence[Entry], today: date) -> Comparison:
 
 
 def comparison_rows(comparison: Comparison) -> list[list[object]]:
-    """The table cells: the attribute (with its unit) then one cell per model."""
-    return [[f"{row.label} ({row.unit})" if row.unit else row.label, *row.values] for row in comparison.rows]
+    """The table cells: the attribute (with its unit) then one cell per model; a price nobody set says so."""
+    return [
+        [f"{row.label} ({row.unit})" if row.unit else row.label,
+         *(NOT_SET if v is None and row.label.startswith("price") else v for v in row.values)]
+        for row in comparison.rows
+    ]  # fmt: skip
 
 
 def serverless_regions(spec: CatalogModelSpec) -> list[str] | None:
     serverless = spec.deployment_options.serverless
     return serverless.regions if serverless else None
-
-
-def serverless_stage(spec: CatalogModelSpec) -> str | None:
-    serverless = spec.deployment_options.serverless
-    if serverless is None:
-        return None
-    return str((serverless.lifecycle or spec.lifecycle).stage)
 
 
 def price(spec: CatalogModelSpec, direction: str) -> float | None:

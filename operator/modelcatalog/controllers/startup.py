@@ -20,6 +20,7 @@ from modelcatalog.render.network import CILIUM_POLICY_API, NetworkSettings
 from modelcatalog.render.network import KIND as NETWORK_KIND
 from modelcatalog.render.owners import child_resources
 from modelcatalog.settings import Settings
+from modelcatalog.settings import load as load_settings
 
 RESYNC_SECONDS = 300
 METRICS_PORT = int(os.environ.get("MODELCATALOG_METRICS_PORT", "0"))  # 0: no metrics server
@@ -44,8 +45,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
         settings.peering.standalone = True
     settings.peering.mandatory = not settings.peering.standalone
     settings.peering.lifetime = 30  # a crashed peer stops counting after this
-    memo.settings = Settings.from_env()
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
+    memo.settings = await load_settings(memo.client)  # the modelcatalog-settings ConfigMap under the env
     peering = settings.peering.name
     # The peering object must exist before replicas can see each other; create it if missing.
     if not settings.peering.standalone and await memo.client.get("kopf.dev/v1", "ClusterKopfPeering", peering) is None:

@@ -56,8 +56,12 @@ def queue_of(memo: kopf.Memo, kind: str) -> WorkQueue:
     return found
 
 
-async def write_status(client: KubeClient, info: ResourceInfo, body: dict[str, Any], status: Status) -> None:
-    """Patch the status when a user would see a difference; an Event when the phase changes."""
+async def write_status(
+    client: KubeClient, info: ResourceInfo, body: dict[str, Any], status: Status, events: bool = True
+) -> None:
+    """Patch the status when a user would see a difference; an Event when the phase changes (if `events`).
+
+    Fields the new status no longer has are removed (a merge patch removes a key set to null)."""
     meta = body["metadata"]
     current = body.get("status") or {}
     generation = meta.get("generation")
@@ -71,9 +75,9 @@ async def write_status(client: KubeClient, info: ResourceInfo, body: dict[str, A
     wire = stamped.to_wire()
     if same_status(current, wire):
         return
-    await client.patch_status(info, meta["name"], meta.get("namespace"), wire)
+    await client.patch_status(info, meta["name"], meta.get("namespace"), wire | dict.fromkeys(set(current) - set(wire)))
     phase = str(status.phase)
-    if current.get("phase") != phase:
+    if events and current.get("phase") != phase:
         ready = next((c for c in status.conditions if c.type == "Ready"), None)
         message = (ready.message if ready else "") or f"phase {phase}"
         await client.create(event_manifest(body, info.kind, phase, message, warning=phase in WARNING_PHASES))
