@@ -10,10 +10,14 @@ operator, the CLI and the Helm chart read cluster-wide settings from. Its keys:
 
 An environment variable wins over the ConfigMap for the process that has it (MODELCATALOG_REGION,
 MODELCATALOG_CLOCK_OFFSET_DAYS); the rest (namespaces, images) come from the environment only.
+
+Every setting a platform team may disagree with is here, with its environment variable; docs/settings.md
+lists them with their defaults and why.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Tags, so a fresh install works; pin them by digest in production (MODELCATALOG_IMAGE_*=repo@sha256:...).
 DEFAULT_IMAGES = {
     "vllm": "docker.io/vllm/vllm-openai:v0.11.0",
     "text-embeddings-inference": "ghcr.io/huggingface/text-embeddings-inference:1.8",
@@ -35,6 +40,104 @@ DEFAULT_NAMESPACE = "modelcatalog-system"
 CONFIGMAP = "modelcatalog-settings"
 # ConfigMap key -> environment variable that overrides it.
 CONFIGMAP_KEYS = {"region": "MODELCATALOG_REGION", "clockOffsetDays": clock.ENV}
+TEI = "ghcr.io/huggingface/text-embeddings-inference"
+# TEI publishes one build per GPU architecture; the keys are the GPU model names the InstanceTypes of
+# catalog/ use (spec.gpu.model), "cpu" for types without a GPU. A model not listed runs the generic
+# image above (the Ampere 8.0 build).
+DEFAULT_TEI_IMAGES = {
+    "T4": f"{TEI}:turing-1.8",  # Turing, compute capability 7.5
+    "A100": f"{TEI}:1.8",  # Ampere 8.0
+    "A10": f"{TEI}:86-1.8",  # Ampere 8.6 (A10, A40)
+    "L4": f"{TEI}:89-1.8",  # Ada Lovelace 8.9
+    "L40S": f"{TEI}:89-1.8",
+    "H100": f"{TEI}:hopper-1.8",  # Hopper 9.0
+    "cpu": f"{TEI}:cpu-1.8",
+}
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+SPREAD_MODES = ("ScheduleAnyway", "DoNotSchedule", "Off")
+LIVENESS_MODES = ("tcp", "http")
+
+# The cloud instance metadata service (AWS, Azure, GCP, OpenStack; AWS's IPv6 address).
+DEFAULT_METADATA_CIDRS = ("169.254.169.254/32", "fd00:ec2::254/128")
+# NodeLocal DNSCache's default address.
+DEFAULT_NODE_LOCAL_DNS_CIDRS = ("169.254.20.10/32",)
+# How the Helm chart labels the operator's own pods.
+DEFAULT_OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "modelcatalog", "app.kubernetes.io/component": "operator"}
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingError(ValueError):
+    """An environment variable the operator cannot read: named, with what it expects."""
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in TRUE:
+        return True
+    if raw.strip().lower() in FALSE:
+        return False
+    raise SettingError(f"{name}={raw!r}: expected true or false")
+
+
+def _list(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list; set but empty means none."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _mapping(env: dict[str, str], name: str, default: dict[str, str]) -> dict[str, str]:
+    """`key=value,key=value`."""
+    raw = env.get(name)
+    if raw is None:
+        return dict(default)
+    pairs = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingError(f"{name}: {item!r} is not key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, default)
+    if value not in choices:
+        raise SettingError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _number(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: expected a number") from None
+    if not low <= value <= high:
+        raise SettingError(f"{name}={raw!r}: expected a number from {low:g} to {high:g}")
+    return value
+
+
+def is_pinned(image: str) -> bool:
+    """Referenced by digest: the same bytes on every node, whatever happens to the tag."""
+    return "@sha256:" in image
+
+
+def _cidrs(env: dict[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    values = _list(env, name, default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as error:
+            raise SettingError(f"{name}: {value!r} is not a CIDR ({error})") from None
+    return values
 
 
 @dataclass(frozen=True)
@@ -47,6 +150,35 @@ class Settings:
     images: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     model_cache_size: str = "200Gi"
     router_image: str = "ghcr.io/modelcatalog/modelcatalog-router:0.1.0"
+    # --- network: the egress baseline every workspace gets (docs/network.md) ---
+    # Lift the baseline for clusters whose model servers need the metadata service or the API server.
+    egress_allow_metadata: bool = False
+    egress_allow_api_server: bool = False
+    metadata_cidrs: tuple[str, ...] = DEFAULT_METADATA_CIDRS
+    node_local_dns_cidrs: tuple[str, ...] = DEFAULT_NODE_LOCAL_DNS_CIDRS
+    # Added to what the operator reads from the cluster (node podCIDRs, ServiceCIDRs): never "the internet".
+    cluster_cidrs: tuple[str, ...] = ()
+    # Added to the `kubernetes` EndpointSlice's addresses (an API server reached through another address).
+    api_server_cidrs: tuple[str, ...] = ()
+    operator_pod_labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_OPERATOR_POD_LABELS))
+    # --- model servers (docs/settings.md) ---
+    tei_images: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEI_IMAGES))
+    # A digest-pinned image is IfNotPresent; a tag may move, so by default it is pulled each time.
+    unpinned_image_pull_policy: str = "Always"
+    # Refuse weights at a branch (main) rather than a commit: replicas started a day apart may differ.
+    require_pinned_revision: bool = False
+    # /dev/shm is memory: a share of the memory limit, capped; it counts against the limit and request.
+    shm_fraction: float = 0.25
+    shm_max: str = "16Gi"
+    # Scratch (/tmp) besides the model cache; both are the ephemeral-storage request and limit.
+    scratch_size: str = "10Gi"
+    run_as_user: int = 65532
+    run_as_group: int = 65532
+    # Spread replicas over nodes (topology keys) when there can be more than one.
+    topology_spread: str = "ScheduleAnyway"
+    topology_keys: tuple[str, ...] = ("kubernetes.io/hostname",)
+    # Liveness by TCP (a server busy with long generations is not restarted) or by the health path.
+    liveness_probe: str = "tcp"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, configmap: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +194,7 @@ class Settings:
         def setting(key: str) -> str | None:
             return env.get(CONFIGMAP_KEYS[key]) or data.get(key) or None
 
+        tei_images = dict(DEFAULT_TEI_IMAGES) | _mapping(env, "MODELCATALOG_TEI_IMAGES", {})
         return cls(
             namespace=env.get("MODELCATALOG_NAMESPACE", cls.namespace),
             serverless_namespace=env.get("MODELCATALOG_SERVERLESS_NAMESPACE", cls.serverless_namespace),
@@ -69,6 +202,27 @@ class Settings:
             clock_offset_days=clock.parse_offset(setting("clockOffsetDays"), f"{CONFIGMAP} clockOffsetDays"),
             images=images,
             router_image=env.get("MODELCATALOG_IMAGE_ROUTER", cls.router_image),
+            egress_allow_metadata=_flag(env, "MODELCATALOG_EGRESS_ALLOW_METADATA", cls.egress_allow_metadata),
+            egress_allow_api_server=_flag(env, "MODELCATALOG_EGRESS_ALLOW_API_SERVER", cls.egress_allow_api_server),
+            metadata_cidrs=_cidrs(env, "MODELCATALOG_METADATA_CIDRS", DEFAULT_METADATA_CIDRS),
+            node_local_dns_cidrs=_cidrs(env, "MODELCATALOG_NODE_LOCAL_DNS_CIDRS", DEFAULT_NODE_LOCAL_DNS_CIDRS),
+            cluster_cidrs=_cidrs(env, "MODELCATALOG_CLUSTER_CIDRS", ()),
+            api_server_cidrs=_cidrs(env, "MODELCATALOG_API_SERVER_CIDRS", ()),
+            operator_pod_labels=_mapping(env, "MODELCATALOG_OPERATOR_POD_LABELS", DEFAULT_OPERATOR_POD_LABELS),
+            model_cache_size=env.get("MODELCATALOG_MODEL_CACHE_SIZE", cls.model_cache_size),
+            tei_images=tei_images,
+            unpinned_image_pull_policy=_choice(
+                env, "MODELCATALOG_UNPINNED_IMAGE_PULL_POLICY", cls.unpinned_image_pull_policy, PULL_POLICIES
+            ),
+            require_pinned_revision=_flag(env, "MODELCATALOG_REQUIRE_PINNED_REVISION", cls.require_pinned_revision),
+            shm_fraction=_number(env, "MODELCATALOG_SHM_FRACTION", cls.shm_fraction, 0.0, 0.9),
+            shm_max=env.get("MODELCATALOG_SHM_MAX", cls.shm_max),
+            scratch_size=env.get("MODELCATALOG_SCRATCH_SIZE", cls.scratch_size),
+            run_as_user=int(_number(env, "MODELCATALOG_RUN_AS_USER", cls.run_as_user, 1, 2**31 - 1)),
+            run_as_group=int(_number(env, "MODELCATALOG_RUN_AS_GROUP", cls.run_as_group, 1, 2**31 - 1)),
+            topology_spread=_choice(env, "MODELCATALOG_TOPOLOGY_SPREAD", cls.topology_spread, SPREAD_MODES),
+            topology_keys=_list(env, "MODELCATALOG_TOPOLOGY_KEYS", cls.topology_keys),
+            liveness_probe=_choice(env, "MODELCATALOG_LIVENESS_PROBE", cls.liveness_probe, LIVENESS_MODES),
         )
 
     def apply_clock(self) -> None:

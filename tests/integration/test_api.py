@@ -73,6 +73,8 @@ GOOD_AND_BAD = [
      "allowedIpRanges applies only when publicNetworkAccess is Enabled"),
     (wsn(publicNetworkAccess="Disabled", privateEndpoints=[{"name": "empty"}]),
      "a private endpoint needs namespaceSelector, podSelector or cidrs"),
+    (wsn(publicNetworkAccess="Disabled", privateEndpoints=[{"name": "all", "namespaceSelector": {}}]),
+     "an empty namespaceSelector admits every namespace of the cluster"),
     (wsn(outbound={"mode": "Disabled", "rules": [{"name": "hf", "type": "FQDN", "destination": "huggingface.co"}]}),
      "outbound.rules apply only with mode AllowOnlyApprovedOutbound"),
     (wsn(outbound={"mode": "AllowOnlyApprovedOutbound",

@@ -90,6 +90,9 @@ def test_without_a_workspace_network_the_router_is_public_and_model_servers_are_
         assert not can_reach(kube, Peer.pod(elsewhere, ROUTER_LABELS), server, SERVER_PORT)
         assert can_reach(kube, router(namespace), server, SERVER_PORT)
         assert not can_reach(kube, router(namespace), server, 22), "only the model server port"
+        # Outbound isolation Disabled is still not a way to the cloud's credentials (issue 14 item 6).
+        assert not can_reach(kube, server, Peer.external("169.254.169.254"), 80)
+        assert can_reach(kube, server, Peer.external("203.0.113.50"), 443)
         assert md_status(kube, namespace, "chat")["endpoint"]["networkAccess"] == "Enabled"
     finally:
         kube.kubectl("delete", "namespace", elsewhere, "--wait=false")

@@ -24,7 +24,8 @@ MODEL_SERVER = Peer.pod(NS, {labels.COMPONENT: labels.MODEL_SERVER, labels.MANAG
 NEIGHBOUR = Peer.pod(NS, {"app": "notebook"}, "10.244.1.4")
 OTHER_NAMESPACE = Peer.pod("team-b", {"app": "client"}, "10.244.2.2")
 FRONTEND = Peer.pod("web", {"app": "ui"}, "10.244.3.2")
-OPERATOR = Peer.pod("modelcatalog-system", {"app.kubernetes.io/name": "modelcatalog"}, "10.244.4.2")
+OPERATOR = Peer.pod("modelcatalog-system", dict(SETTINGS.operator_pod_labels), "10.244.4.2")
+OPERATOR_NAMESPACE_DEBUG_POD = Peer.pod("modelcatalog-system", {"app": "debug"}, "10.244.4.3")
 OUTSIDE = Peer.external("203.0.113.7")
 NAMESPACES = {"web": {"team": "frontend"}, "team-b": {"team": "b"}}
 
@@ -112,7 +113,9 @@ def test_nothing_but_the_router_and_the_operator_reach_a_model_server(
         Connection(Peer.pod(NS, {labels.COMPONENT: labels.ROUTER}), MODEL_SERVER, MODEL_PORT),
         Connection(Peer.pod("team-b", ROUTER.labels), MODEL_SERVER, MODEL_PORT),
         Connection(ROUTER, MODEL_SERVER, 22),
-    ) == [True, True, False, False, False, False, False, False, False]
+        # The operator's namespace is not a pass: only the operator's own pods, by their labels.
+        Connection(OPERATOR_NAMESPACE_DEBUG_POD, MODEL_SERVER, MODEL_PORT),
+    ) == [True, True, False, False, False, False, False, False, False, False]
 
 
 def test_flipping_the_flag_changes_who_reaches_the_router_and_nothing_else(cyclonus: str) -> None:
@@ -150,7 +153,10 @@ def test_egress_follows_the_outbound_mode(cyclonus: str) -> None:
         Connection(ROUTER, MODEL_SERVER, MODEL_PORT),
         Connection(ROUTER, OTHER_NAMESPACE, 80),
     ]
-    assert verdicts(render_network_policies(NS, None, SETTINGS), cyclonus, *connections) == [True] * 7
+    # Outbound Disabled: open, but for the baseline (the metadata address).
+    assert verdicts(render_network_policies(NS, None, SETTINGS), cyclonus, *connections) == [
+        True, True, False, True, True, True, True,
+    ]  # fmt: skip
     assert verdicts(render_network_policies(NS, internet, SETTINGS, "net"), cyclonus, *connections) == [
         True, True, False, True, True, True, False,
     ]  # fmt: skip

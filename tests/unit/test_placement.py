@@ -70,3 +70,14 @@ def test_the_operator_and_the_cli_give_the_same_answer() -> None:
             fits = name in placement.fitting_types(entry.name, entry.spec, types)
             if entry.spec.lifecycle.stage != "Retired":
                 assert isinstance(resolved, Placement) == fits, (entry.name, name)
+
+
+def test_a_platform_can_require_weights_pinned_to_a_commit() -> None:
+    types = {"a100": instance_type()}
+    branch = model_spec(weights={"repository": "org/model", "revision": "main"})
+    problem = refusal("m", branch, "a100", types, True)
+    assert (problem.condition, problem.reason) == ("ModelResolved", "RevisionNotPinned")
+    assert "'main'" in problem.message and "org/model" in problem.message
+    commit = model_spec(weights={"repository": "org/model", "revision": "0123456789abcdef0123456789abcdef01234567"})
+    assert isinstance(resolve("m", commit, "a100", types, True), Placement)
+    assert isinstance(resolve("m", branch, "a100", types), Placement)

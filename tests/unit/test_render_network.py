@@ -10,12 +10,14 @@ import pytest
 
 from modelcatalog import labels
 from modelcatalog.api.base import Toggle
+from modelcatalog.api.crdgen import all_crds
 from modelcatalog.api.network import WorkspaceNetworkSpec
 from modelcatalog.render.network import (
     EGRESS,
     EGRESS_FQDN,
     MODEL_SERVER_INGRESS,
     OWNS,
+    ROUTER_EGRESS,
     ROUTER_INGRESS,
     NetworkSettings,
     fqdn_rules_condition,
@@ -24,13 +26,29 @@ from modelcatalog.render.network import (
 )
 
 NS = "team-a"
-SETTINGS = NetworkSettings()
+API_SERVER = "172.18.0.2"
+SETTINGS = NetworkSettings(api_server_cidrs=(f"{API_SERVER}/32",), api_server_port=6443)
 CILIUM = NetworkSettings(fqdn_policy_api="cilium.io/v2")
+OPERATOR_PODS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "modelcatalog-system"}},
+    "podSelector": {
+        "matchLabels": {"app.kubernetes.io/component": "operator", "app.kubernetes.io/name": "modelcatalog"}
+    },
+}
 ROUTER_PORT = [{"port": 8080, "protocol": "TCP"}]
 
 PRIVATE = {
     "publicNetworkAccess": "Disabled",
     "privateEndpoints": [{"name": "frontend", "namespaceSelector": {"matchLabels": {"team": "frontend"}}}],
+}
+WIDE_OPEN = {
+    "outbound": {
+        "mode": "AllowOnlyApprovedOutbound",
+        "rules": [
+            {"name": "all", "type": "CIDR", "destination": "0.0.0.0/0"},
+            {"name": "imds", "type": "CIDR", "destination": "169.254.169.254/32"},
+        ],
+    }
 }
 APPROVED = {
     "outbound": {
@@ -64,13 +82,21 @@ def egress_rules(network: WorkspaceNetworkSpec) -> list[dict[str, Any]]:
     return rules
 
 
-def egress_allows_ip(network: WorkspaceNetworkSpec | None, ip: str, port: int, protocol: str = "TCP") -> bool:
+def egress_allows_ip(
+    network: WorkspaceNetworkSpec | None,
+    ip: str,
+    port: int,
+    protocol: str = "TCP",
+    settings: NetworkSettings = SETTINGS,
+    component: str = labels.MODEL_SERVER,
+) -> bool:
     """NetworkPolicy egress semantics for a destination outside the cluster: only ipBlock peers can match it."""
-    policy = render(network).get(EGRESS)
-    if policy is None:
+    pod = {labels.COMPONENT: component, labels.MANAGED_BY: labels.MANAGER}
+    policies = [p for p in render(network, settings).values() if selects_for_egress(p["spec"], pod)]
+    if not policies:
         return True
     address = ipaddress.ip_address(ip)
-    for rule in policy["spec"]["egress"]:
+    for rule in [rule for policy in policies for rule in policy["spec"]["egress"]]:
         ports = rule.get("ports")
         if ports and not any(p["protocol"] == protocol and p.get("port", port) == port for p in ports):
             continue
@@ -82,6 +108,16 @@ def egress_allows_ip(network: WorkspaceNetworkSpec | None, ip: str, port: int, p
             if inside and not any(address in ipaddress.ip_network(e) for e in block.get("except", [])):
                 return True
     return False
+
+
+def selects_for_egress(policy: dict[str, Any], pod: dict[str, str]) -> bool:
+    """Enough of label-selector semantics for the selectors these policies use."""
+    if "Egress" not in policy["policyTypes"]:
+        return False
+    selector = policy["podSelector"]
+    if not pod.items() >= selector.get("matchLabels", {}).items():
+        return False
+    return all(pod.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
 
 
 # --- the baseline: model servers only through the router, whatever the setting ----------------------------------
@@ -102,28 +138,34 @@ def test_model_servers_take_traffic_only_from_the_router_and_the_operator(networ
     assert policy["podSelector"] == {"matchLabels": {labels.COMPONENT: labels.MODEL_SERVER}}
     assert policy["policyTypes"] == ["Ingress"]
     [rule] = policy["ingress"]
+    # The operator's own pods by their labels: not every pod that happens to run in its namespace.
     assert rule["from"] == [
         {"podSelector": {"matchLabels": {labels.COMPONENT: labels.ROUTER, labels.MANAGED_BY: labels.MANAGER}}},
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "modelcatalog-system"}}},
+        OPERATOR_PODS,
     ]
     assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 
 def test_ports_and_namespaces_come_from_the_settings() -> None:
-    custom = NetworkSettings(operator_namespace="ops", model_server_port=9000, router_port=9090)
+    custom = NetworkSettings(
+        operator_namespace="ops", model_server_port=9000, router_port=9090, operator_pod_labels={"app": "op"}
+    )
     policies = {p["metadata"]["name"]: p for p in render_network_policies(NS, None, custom)}
     [model_rule] = policies[MODEL_SERVER_INGRESS]["spec"]["ingress"]
     assert model_rule["ports"] == [{"port": 9000, "protocol": "TCP"}]
-    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}} in model_rule["from"]
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+        "podSelector": {"matchLabels": {"app": "op"}},
+    } in model_rule["from"]
     assert policies[ROUTER_INGRESS]["spec"]["ingress"] == [{"ports": [{"port": 9090, "protocol": "TCP"}]}]
 
 
 # --- the default without a WorkspaceNetwork ------------------------------------------------------------------------
 
 
-def test_without_a_workspace_network_the_router_is_public_and_egress_is_open() -> None:
+def test_without_a_workspace_network_the_router_is_public_and_egress_is_open_but_the_baseline() -> None:
     policies = render(None)
-    assert list(policies) == [MODEL_SERVER_INGRESS, ROUTER_INGRESS]
+    assert list(policies) == [MODEL_SERVER_INGRESS, ROUTER_INGRESS, EGRESS, ROUTER_EGRESS]
     assert policies[ROUTER_INGRESS]["spec"]["ingress"] == [{"ports": ROUTER_PORT}]
     for policy in policies.values():
         assert policy["metadata"]["namespace"] == NS
@@ -184,7 +226,6 @@ def test_every_private_endpoint_form_becomes_a_network_policy_peer() -> None:
                 "namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]},
                 "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["ui", "api"]}]},
             },
-            {"name": "any-namespace", "namespaceSelector": {}},
             {"name": "office", "cidrs": ["192.0.2.0/24", "2001:db8::/32"]},
             {"name": "mixed", "podSelector": {"matchLabels": {"app": "cli"}}, "cidrs": ["198.51.100.0/28"]},
         ],
@@ -199,7 +240,6 @@ def test_every_private_endpoint_form_becomes_a_network_policy_peer() -> None:
             "namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]},
             "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["ui", "api"]}]},
         },
-        {"namespaceSelector": {}},
         {"ipBlock": {"cidr": "192.0.2.0/24"}},
         {"ipBlock": {"cidr": "2001:db8::/32"}},
         {"podSelector": {"matchLabels": {"app": "cli"}}},
@@ -217,7 +257,7 @@ def test_flipping_the_flag_rewrites_only_the_router_ingress() -> None:
     endpoints = {"privateEndpoints": PRIVATE["privateEndpoints"], "outbound": {"mode": "AllowInternetOutbound"}}
     enabled = render(spec(publicNetworkAccess="Enabled", **endpoints))
     disabled = render(spec(publicNetworkAccess="Disabled", **endpoints))
-    assert list(enabled) == list(disabled) == [MODEL_SERVER_INGRESS, ROUTER_INGRESS, EGRESS]
+    assert list(enabled) == list(disabled) == [MODEL_SERVER_INGRESS, ROUTER_INGRESS, EGRESS, ROUTER_EGRESS]
     changed = [name for name in enabled if enabled[name] != disabled[name]]
     assert changed == [ROUTER_INGRESS]
     assert enabled[ROUTER_INGRESS]["spec"]["ingress"] == [{"ports": ROUTER_PORT}]
@@ -240,7 +280,9 @@ DNS = {
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }
+        },
+        # NodeLocal DNSCache listens on a link-local address no internet rule admits.
+        {"ipBlock": {"cidr": "169.254.20.10/32"}},
     ],
     "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
 }
@@ -256,9 +298,54 @@ POOL = {
 }
 
 
-def test_outbound_disabled_renders_no_egress_policy() -> None:
-    assert EGRESS not in render(spec(outbound={"mode": "Disabled"}))
-    assert EGRESS not in render(None)
+def test_outbound_disabled_is_open_to_every_pod_and_address_but_the_baseline() -> None:
+    # Issue 14 item 6: with no egress policy at all, a model server reached the metadata service and the API.
+    for network in [None, spec(outbound={"mode": "Disabled"})]:
+        assert egress_rules(network) == [
+            DNS,
+            SAME_NAMESPACE,
+            POOL,
+            {"to": [{"namespaceSelector": {}}]},
+            {
+                "to": [
+                    {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", f"{API_SERVER}/32"]}},
+                    {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}},
+                ]
+            },
+        ]
+
+
+MODES = [None, spec(outbound={"mode": "AllowInternetOutbound"}), spec(**APPROVED), spec(**WIDE_OPEN)]
+
+
+@pytest.mark.parametrize("network", MODES)
+def test_the_metadata_service_and_the_api_server_are_closed_to_model_servers_in_every_mode(
+    network: WorkspaceNetworkSpec | None,
+) -> None:
+    for port in (80, 443, 6443):
+        assert not egress_allows_ip(network, "169.254.169.254", port)
+        assert not egress_allows_ip(network, "fd00:ec2::254", port)
+        assert not egress_allows_ip(network, API_SERVER, port)
+    # ...while the router, which reviews tokens, reaches the API server, and only on its port.
+    assert egress_allows_ip(network, API_SERVER, 6443, component=labels.ROUTER)
+    assert not egress_allows_ip(network, API_SERVER, 22, component=labels.ROUTER)
+    assert not egress_allows_ip(network, "169.254.169.254", 80, component=labels.ROUTER)
+
+
+@pytest.mark.parametrize("network", MODES)
+def test_dns_stays_open_including_node_local_caches(network: WorkspaceNetworkSpec | None) -> None:
+    for protocol in ("UDP", "TCP"):
+        assert egress_allows_ip(network, "169.254.20.10", 53, protocol)
+
+
+@pytest.mark.parametrize("network", MODES)
+def test_the_platform_can_lift_each_part_of_the_baseline(network: WorkspaceNetworkSpec | None) -> None:
+    metadata = NetworkSettings(api_server_cidrs=SETTINGS.api_server_cidrs, allow_metadata=True)
+    api = NetworkSettings(api_server_cidrs=SETTINGS.api_server_cidrs, allow_api_server=True)
+    assert egress_allows_ip(network, "169.254.169.254", 80, settings=metadata)
+    assert not egress_allows_ip(network, API_SERVER, 6443, settings=metadata)
+    assert egress_allows_ip(network, API_SERVER, 6443, settings=api)
+    assert not egress_allows_ip(network, "169.254.169.254", 80, settings=api)
 
 
 def test_egress_policy_covers_model_servers_and_routers() -> None:
@@ -271,6 +358,17 @@ def test_egress_policy_covers_model_servers_and_routers() -> None:
     }
 
 
+def test_only_the_operators_routers_reach_the_api_server() -> None:
+    policy = render(spec())[ROUTER_EGRESS]["spec"]
+    assert policy == {
+        "podSelector": {"matchLabels": {labels.COMPONENT: labels.ROUTER, labels.MANAGED_BY: labels.MANAGER}},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": f"{API_SERVER}/32"}}], "ports": [{"port": 6443, "protocol": "TCP"}]}],
+    }
+    # Addresses unknown: no rule that would name none (an empty `to` admits everything).
+    assert ROUTER_EGRESS not in render(spec(), NetworkSettings())
+
+
 def test_allow_internet_outbound_allows_dns_the_workspace_the_pool_and_the_public_internet() -> None:
     assert egress_rules(spec(outbound={"mode": "AllowInternetOutbound"})) == [
         DNS,
@@ -281,13 +379,29 @@ def test_allow_internet_outbound_allows_dns_the_workspace_the_pool_and_the_publi
                 {
                     "ipBlock": {
                         "cidr": "0.0.0.0/0",
-                        "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"],
+                        "except": [
+                            "10.0.0.0/8",
+                            "100.64.0.0/10",
+                            "169.254.0.0/16",
+                            "172.16.0.0/12",
+                            "192.168.0.0/16",
+                        ],
                     }
                 },
                 {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}},
             ]
         },
     ]
+
+
+def test_allow_internet_outbound_leaves_out_the_clusters_own_ranges() -> None:
+    # Issue 14 item 7: pod and Service ranges outside RFC 1918 (and 100.64/10) are not the internet.
+    network = spec(outbound={"mode": "AllowInternetOutbound"})
+    settings = NetworkSettings(cluster_cidrs=("100.96.0.0/11", "198.18.0.0/15", "2001:db8:42::/56"))
+    for address in ["100.64.0.10", "100.127.255.1", "198.18.3.4", "198.19.0.1", "2001:db8:42::7"]:
+        assert not egress_allows_ip(network, address, 443, settings=settings), address
+    assert egress_allows_ip(network, "198.20.0.1", 443, settings=settings)
+    assert egress_allows_ip(network, "2001:db8:43::7", 443, settings=settings)
 
 
 def test_allow_only_approved_outbound_allows_dns_the_workspace_the_pool_and_the_cidr_rules() -> None:
@@ -299,6 +413,17 @@ def test_allow_only_approved_outbound_allows_dns_the_workspace_the_pool_and_the_
         # No ports: every port, but only of the rule's protocol.
         {"to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}], "ports": [{"protocol": "UDP"}]},
     ]
+
+
+def test_an_approved_rule_does_not_reopen_the_baseline() -> None:
+    assert egress_rules(spec(**WIDE_OPEN))[3:] == [
+        {
+            "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", f"{API_SERVER}/32"]}}],
+            "ports": [{"protocol": "TCP"}],
+        },
+        # A rule for exactly a closed address is dropped: a rule with no peer would admit everything.
+    ]
+    assert egress_allows_ip(spec(**WIDE_OPEN), "203.0.113.9", 443)
 
 
 MODEL_SOURCE = "18.239.50.3"  # a public address, as a weights repository has
@@ -329,11 +454,11 @@ def test_the_model_source_is_reachable_only_where_the_mode_allows_it(
     assert egress_allows_ip(network, MODEL_SOURCE, 443) is reachable
 
 
-def test_allow_internet_outbound_keeps_private_and_metadata_addresses_out() -> None:
+def test_allow_internet_outbound_keeps_private_shared_and_metadata_addresses_out() -> None:
     network = spec(outbound={"mode": "AllowInternetOutbound"})
     assert egress_allows_ip(network, "203.0.113.9", 443)
     assert egress_allows_ip(network, "2606:4700::1111", 443)
-    for private in ["10.96.0.1", "172.20.1.1", "192.168.1.1", "169.254.169.254", "fd00::1"]:
+    for private in ["10.96.0.1", "172.20.1.1", "192.168.1.1", "169.254.169.254", "fd00::1", "100.64.1.1"]:
         assert not egress_allows_ip(network, private, 443), private
 
 
@@ -346,13 +471,29 @@ def test_approved_cidr_rules_allow_only_their_ports_and_protocol() -> None:
     assert not egress_allows_ip(network, "203.0.113.9", 443)
 
 
-def test_the_api_server_is_reachable_under_isolation_when_its_addresses_are_known() -> None:
-    settings = NetworkSettings(api_server_cidrs=("172.18.0.2/32",), api_server_port=6443)
-    policies = {p["metadata"]["name"]: p for p in render_network_policies(NS, spec(**APPROVED), settings, "net")}
-    assert {
-        "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}],
-        "ports": [{"port": 6443, "protocol": "TCP"}],
-    } in policies[EGRESS]["spec"]["egress"]
+# --- an empty namespaceSelector admits every namespace: refused ----------------------------------------------------
+
+
+def test_an_empty_namespace_selector_is_refused_by_a_cel_rule_naming_the_field_and_the_fix() -> None:
+    crd = next(c for c in all_crds() if c["spec"]["names"]["kind"] == "WorkspaceNetwork")
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    endpoint = schema["properties"]["spec"]["properties"]["privateEndpoints"]["items"]
+    [rule] = [r for r in endpoint["x-kubernetes-validations"] if r.get("fieldPath") == ".namespaceSelector"]
+    assert "size(self.namespaceSelector.matchLabels) > 0" in rule["rule"]
+    assert "size(self.namespaceSelector.matchExpressions) > 0" in rule["rule"]
+    assert rule["message"].startswith("an empty namespaceSelector admits every namespace of the cluster")
+    assert "kubernetes.io/metadata.name" in rule["message"]
+
+
+def test_an_empty_namespace_selector_that_gets_through_admits_no_namespace() -> None:
+    unvalidated = spec(
+        publicNetworkAccess="Disabled",
+        privateEndpoints=[
+            {"name": "everyone", "namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "ui"}}},
+            {"name": "office", "namespaceSelector": {}, "cidrs": ["192.0.2.0/24"]},
+        ],
+    )
+    assert router_rules(unvalidated) == [{"from": [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "ports": ROUTER_PORT}]
 
 
 # --- FQDN rules: enforced by Cilium, or reported -----------------------------------------------------------------
@@ -361,7 +502,7 @@ def test_the_api_server_is_reachable_under_isolation_when_its_addresses_are_know
 def test_without_cilium_fqdn_rules_are_reported_not_rendered() -> None:
     network = spec(**APPROVED)
     rendered = render_network_policies(NS, network, SETTINGS, "net")
-    assert [p["kind"] for p in rendered] == ["NetworkPolicy"] * 3
+    assert [p["kind"] for p in rendered] == ["NetworkPolicy"] * 4
     assert "huggingface.co" not in json.dumps(rendered)
     assert [rule.name for rule in unenforced_outbound_rules(network, SETTINGS)] == ["hf", "cdn"]
     condition = fqdn_rules_condition(network, SETTINGS)

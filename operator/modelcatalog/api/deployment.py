@@ -60,6 +60,17 @@ class Probes(KubeModel):
     liveness: ProbeSettings = Field(default_factory=ProbeSettings, description="When a replica is restarted.")
 
 
+class SecretKeyRef(KubeModel):
+    """A key of a Secret in the deployment's namespace."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern="^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="Name of the Secret."
+    )
+    key: str = Field(
+        default="token", min_length=1, max_length=253, pattern="^[-._a-zA-Z0-9]+$", description="Key in the Secret."
+    )
+
+
 class ModelDeploymentSpec(KubeModel):
     """Dedicated GPU replicas of a catalog model, behind an endpoint that can split traffic."""
 
@@ -89,6 +100,11 @@ class ModelDeploymentSpec(KubeModel):
     request_settings: RequestSettings = Field(default_factory=RequestSettings, description="Request limits.")
     probes: Probes = Field(default_factory=Probes, description="Health probes of the model server.")
     content_safety: Toggle = Field(default=Toggle.DISABLED, description="Screen prompts and completions.")
+    hf_token_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="Hugging Face token for gated weights: a Secret key in this namespace, given to the model server"
+        " as the HF_TOKEN environment variable (never in its arguments or in status).",
+    )
 
 
 class EndpointStatus(KubeModel):

@@ -13,6 +13,11 @@ from modelcatalog.api.base import DNS_LABEL, KubeModel, LabelSelector, Status, T
 Cidr = Annotated[str, Field(max_length=43)]
 MAX_CIDRS = 64
 CIDRS = validations(cel("self.all(c, isCIDR(c))", "every entry must be a CIDR such as 203.0.113.0/24"))
+EMPTY_NAMESPACE_SELECTOR = (
+    "an empty namespaceSelector admits every namespace of the cluster: name the namespaces in"
+    " namespaceSelector.matchLabels (e.g. kubernetes.io/metadata.name: web) or matchExpressions,"
+    " or leave namespaceSelector out to admit pods of this namespace by podSelector"
+)
 
 
 class PrivateEndpoint(KubeModel):
@@ -22,10 +27,17 @@ class PrivateEndpoint(KubeModel):
         "json_schema_extra": validations(
             cel("has(self.namespaceSelector) || has(self.podSelector) || size(self.cidrs) > 0",
                 "a private endpoint needs namespaceSelector, podSelector or cidrs"),
+            cel("!has(self.namespaceSelector)"
+                " || (has(self.namespaceSelector.matchLabels) && size(self.namespaceSelector.matchLabels) > 0)"
+                " || (has(self.namespaceSelector.matchExpressions)"
+                " && size(self.namespaceSelector.matchExpressions) > 0)",
+                EMPTY_NAMESPACE_SELECTOR, "namespaceSelector"),
         )
     }  # fmt: skip
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="Name of the private endpoint.")
-    namespace_selector: LabelSelector | None = Field(default=None, description="Namespaces allowed in.")
+    namespace_selector: LabelSelector | None = Field(
+        default=None, description="Namespaces allowed in; must name them (an empty selector is refused)."
+    )
     pod_selector: LabelSelector | None = Field(
         default=None, description="Pods allowed in (within the selected namespaces, or this one)."
     )

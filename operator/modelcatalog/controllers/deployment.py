@@ -122,7 +122,8 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     endpoint = render.endpoint_of(name, spec)
     siblings = cluster.deployments_by("endpoint", namespace, endpoint)
     types = cluster.instance_types_by_name()
-    placement = resolve(spec.model, cluster.catalog_model(spec.model), spec.instance_type, types)
+    model = cluster.catalog_model(spec.model)
+    placement = resolve(spec.model, model, spec.instance_type, types, memo.settings.require_pinned_revision)
     rotation = None
     if isinstance(placement, Placement):
         try:

@@ -13,11 +13,12 @@ from prometheus_client import start_http_server
 from modelcatalog import GROUP
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import ClusterView
+from modelcatalog.kube import clusternetwork
 from modelcatalog.kube.client import IN_CLUSTER_TOKEN, KubeClient
 from modelcatalog.kube.resources import ResourceInfo
 from modelcatalog.render.deployment import KIND as DEPLOYMENT_KIND
-from modelcatalog.render.network import CILIUM_POLICY_API, NetworkSettings
 from modelcatalog.render.network import KIND as NETWORK_KIND
+from modelcatalog.render.network import NetworkSettings
 from modelcatalog.render.owners import child_resources
 from modelcatalog.settings import Settings
 from modelcatalog.settings import load as load_settings
@@ -104,23 +105,5 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def network_settings(client: KubeClient, settings: Settings) -> NetworkSettings:
-    """What the policies need to know about this cluster: the API server's addresses, FQDN policy support."""
-    slices = await client.get_path(
-        "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
-        {"labelSelector": "kubernetes.io/service-name=kubernetes"},
-    )
-    addresses, port = [], 443
-    for item in (slices or {}).get("items", []):
-        addresses += [address for endpoint in item.get("endpoints") or [] for address in endpoint.get("addresses", [])]
-        port = next((p["port"] for p in item.get("ports") or [] if p.get("name") == "https"), port)
-    cidrs = tuple(sorted(f"{a}/128" if ":" in a else f"{a}/32" for a in set(addresses)))
-    cilium = await client.get_path("/apis/cilium.io/v2")
-    serves_fqdn = any(r.get("name") == "ciliumnetworkpolicies" for r in (cilium or {}).get("resources", []))
-    return NetworkSettings(
-        serverless_namespace=settings.serverless_namespace,
-        operator_namespace=settings.namespace,
-        model_server_port=settings.model_server_port,
-        api_server_cidrs=cidrs,
-        api_server_port=port,
-        fqdn_policy_api=CILIUM_POLICY_API if serves_fqdn else None,
-    )
+    """What the policies need to know about this cluster (kube/clusternetwork.py) plus the platform's settings."""
+    return clusternetwork.network_settings(settings, await clusternetwork.read_cluster_network(client))

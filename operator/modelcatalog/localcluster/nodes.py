@@ -33,7 +33,11 @@ def _node(pool: dict[str, Any], index: int) -> dict[str, Any]:
         "kubernetes.io/arch": "amd64",
         "type": "kwok",
     }
-    capacity = {"cpu": pool["cpu"], "memory": pool["memory"], "pods": "110"}
+    # Real nodes report their disk; model servers request ephemeral storage for the weights cache.
+    capacity = {
+        "cpu": pool["cpu"], "memory": pool["memory"], "pods": "110",
+        "ephemeral-storage": pool.get("ephemeralStorage", "1Ti"),
+    }  # fmt: skip
     taints = []
     gpu = pool.get("gpu")
     if gpu:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from modelcatalog import GROUP, labels
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Runtime
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
 from modelcatalog.kube.resources import resource
+from modelcatalog.render import quantity
 from modelcatalog.render.keys import Keys
-from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner, metadata
-from modelcatalog.settings import Settings
+from modelcatalog.render.objects import RESTRICTED_CONTAINER, Owner, metadata, restricted_pod
+from modelcatalog.settings import Settings, is_pinned
 
 KIND = "ModelDeployment"
 OWNS = (
@@ -25,7 +27,9 @@ OWNS = (
 )
 GPU = "nvidia.com/gpu"
 CACHE_DIR = "/models"
-SHM_SIZE = "16Gi"
+EPHEMERAL_STORAGE = "ephemeral-storage"
+HF_TOKEN_ENV = "HF_TOKEN"  # noqa: S105 (a variable's name, not a token) read by vLLM and TEI (huggingface_hub) for gated repositories
+# A pinned revision is a commit: a branch or tag may move, and replicas started a day apart would differ.
 
 
 def endpoint_of(name: str, spec: ModelDeploymentSpec) -> str:
@@ -126,39 +130,81 @@ def deployment(inputs: DeploymentInputs) -> dict[str, Any]:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": inputs.meta(), "spec": body}
 
 
+def most_replicas(inputs: DeploymentInputs) -> int:
+    autoscale = inputs.spec.autoscale
+    return max(inputs.spec.instance_count, autoscale.max_replicas if autoscale else 0)
+
+
 def pod_spec(inputs: DeploymentInputs) -> dict[str, Any]:
     instance_type = inputs.instance_type
+    settings = inputs.settings
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": dict(RESTRICTED_POD),
+        "securityContext": restricted_pod(settings.run_as_user, settings.run_as_group),
         "terminationGracePeriodSeconds": inputs.spec.request_settings.request_timeout_seconds + 15,
         "containers": [server_container(inputs)],
         "volumes": [
-            {"name": "model-cache", "emptyDir": {"sizeLimit": inputs.settings.model_cache_size}},
-            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}},
-            {"name": "tmp", "emptyDir": {}},
+            {"name": "model-cache", "emptyDir": {"sizeLimit": settings.model_cache_size}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": shm_size(inputs)}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": settings.scratch_size}},
         ],
     }
     if instance_type.node_selector:
         spec["nodeSelector"] = dict(instance_type.node_selector)
     if instance_type.tolerations:
         spec["tolerations"] = [t.to_wire() for t in instance_type.tolerations]
+    if most_replicas(inputs) > 1 and settings.topology_spread != "Off":
+        spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": key,
+                "whenUnsatisfiable": settings.topology_spread,
+                "labelSelector": {"matchLabels": pod_selector(inputs.name)},
+                # Count only the pods of the current rollout, not those about to go.
+                "matchLabelKeys": ["pod-template-hash"],
+            }
+            for key in settings.topology_keys
+        ]
     return spec
+
+
+def shm_size(inputs: DeploymentInputs) -> str:
+    """Memory-backed /dev/shm counts against the container's memory limit: a share of it, capped."""
+    limit = quantity.parse(inputs.instance_type.memory)
+    share = limit * Decimal(str(inputs.settings.shm_fraction))
+    return quantity.mebibytes(min(share, quantity.parse(inputs.settings.shm_max)))
+
+
+def server_image(inputs: DeploymentInputs) -> str:
+    """The runtime's image; TEI's build for the instance type's GPU architecture (or its CPU build)."""
+    settings = inputs.settings
+    if inputs.runtime == Runtime.TEXT_EMBEDDINGS_INFERENCE:
+        gpu = inputs.instance_type.gpu
+        image = settings.tei_images.get(gpu.model if gpu else "cpu")
+        if image:
+            return image
+    return settings.images[inputs.runtime]
 
 
 def server_container(inputs: DeploymentInputs) -> dict[str, Any]:
     port = inputs.settings.model_server_port
+    image = server_image(inputs)
+    env: list[dict[str, Any]] = [
+        {"name": "HF_HOME", "value": f"{CACHE_DIR}/hf"},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    token = inputs.spec.hf_token_secret
+    if token is not None:
+        env.append({"name": HF_TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": token.name, "key": token.key}}})
     return {
         "name": "model-server",
-        "image": inputs.settings.images[inputs.runtime],
+        "image": image,
+        "imagePullPolicy": "IfNotPresent" if is_pinned(image) else inputs.settings.unpinned_image_pull_policy,
         "args": server_args(inputs),
-        "env": [
-            {"name": "HF_HOME", "value": f"{CACHE_DIR}/hf"},
-            {"name": "HOME", "value": "/tmp"},
-        ],
+        "env": env,
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "resources": resources(inputs.instance_type),
+        "resources": resources(inputs),
         "securityContext": dict(RESTRICTED_CONTAINER),
         "volumeMounts": [
             {"name": "model-cache", "mountPath": CACHE_DIR},
@@ -192,31 +238,38 @@ def server_args(inputs: DeploymentInputs) -> list[str]:
     return args
 
 
-def resources(instance_type: InstanceTypeSpec) -> dict[str, Any]:
-    amounts = {"cpu": instance_type.cpu, "memory": instance_type.memory}
+def resources(inputs: DeploymentInputs) -> dict[str, Any]:
+    """The instance type's share; /dev/shm lives inside the memory figure (shm_size is a part of it).
+
+    Ephemeral storage: the model cache and the scratch space, both emptyDirs on the node's disk.
+    """
+    instance_type = inputs.instance_type
+    storage = quantity.parse(inputs.settings.model_cache_size) + quantity.parse(inputs.settings.scratch_size)
+    amounts = {"cpu": instance_type.cpu, "memory": instance_type.memory, EPHEMERAL_STORAGE: quantity.mebibytes(storage)}
     if instance_type.gpu is not None:
         amounts[GPU] = str(instance_type.gpu.count)
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
 def probes(inputs: DeploymentInputs) -> dict[str, Any]:
+    """Three probes, three jobs: startup waits out model loading; readiness takes a replica out of the
+    Service while its model is unhealthy; liveness restarts only a server that stopped answering at all
+    (by TCP by default, so a replica busy with long generations is not killed)."""
     settings = inputs.spec.probes
+    health = {"httpGet": {"path": "/health", "port": "http"}}
 
-    def http(period: int, timeout: int, failures: int) -> dict[str, Any]:
-        return {
-            "httpGet": {"path": "/health", "port": "http"},
-            "periodSeconds": period,
-            "timeoutSeconds": timeout,
-            "failureThreshold": failures,
-        }
+    def timing(period: int, timeout: int, failures: int) -> dict[str, Any]:
+        return {"periodSeconds": period, "timeoutSeconds": timeout, "failureThreshold": failures}
 
     startup_period = 10
+    startup_failures = math.ceil(settings.startup_timeout_seconds / startup_period)
+    liveness = {"tcpSocket": {"port": "http"}} if inputs.settings.liveness_probe == "tcp" else health
     return {
-        "startupProbe": http(startup_period, 5, math.ceil(settings.startup_timeout_seconds / startup_period)),
-        "readinessProbe": http(settings.readiness.period_seconds, settings.readiness.timeout_seconds,
-                               settings.readiness.failure_threshold),
-        "livenessProbe": http(settings.liveness.period_seconds, settings.liveness.timeout_seconds,
-                              settings.liveness.failure_threshold),
+        "startupProbe": health | timing(startup_period, 5, startup_failures),
+        "readinessProbe": health | timing(settings.readiness.period_seconds, settings.readiness.timeout_seconds,
+                                          settings.readiness.failure_threshold) | {"successThreshold": 1},
+        "livenessProbe": liveness | timing(settings.liveness.period_seconds, settings.liveness.timeout_seconds,
+                                           settings.liveness.failure_threshold),
     }  # fmt: skip
 
 
@@ -234,6 +287,7 @@ def service(inputs: DeploymentInputs) -> dict[str, Any]:
 
 
 def disruption_budget(inputs: DeploymentInputs) -> dict[str, Any]:
+    """maxUnavailable 1, never minAvailable: a single replica can always be drained (no node stays stuck)."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",

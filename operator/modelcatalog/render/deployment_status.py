@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from modelcatalog.api.deployment import DeploymentPhase, EndpointStatus, ModelDe
 from modelcatalog.catalog import placement
 from modelcatalog.render.deployment import GPU
 
+COMMIT = re.compile(r"[0-9a-f]{40}")
 CONDITION_TYPES = ("ModelResolved", "InstanceTypeResolved", "CapacityAvailable", "Available", "Ready")
 
 
@@ -39,6 +41,7 @@ def resolve(
     model: CatalogModelSpec | ValidationError | None,
     type_name: str,
     types: Mapping[str, InstanceTypeSpec | ValidationError],
+    require_pinned_revision: bool = False,
 ) -> Placement | Problem:
     """The model and instance type a deployment names, or the first reason it cannot be placed."""
     if model is None:
@@ -56,6 +59,11 @@ def resolve(
         instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
         return Problem("ModelResolved", "ModelRetired",
                        f"CatalogModel {model_name} was retired on {lifecycle.retirement_date}{instead}")  # fmt: skip
+    weights = model.weights
+    if require_pinned_revision and weights is not None and not COMMIT.fullmatch(weights.revision):
+        return Problem("ModelResolved", "RevisionNotPinned",
+                       f"CatalogModel {model_name} names weights.revision {weights.revision!r}, which may move;"
+                       f" pin it to a commit (40 hex digits) of {weights.repository}")  # fmt: skip
     valid = {name: spec for name, spec in types.items() if isinstance(spec, InstanceTypeSpec)}
     fitting = ", ".join(placement.fitting_types(model_name, model, valid))
     instance_type = types.get(type_name)

@@ -5,15 +5,21 @@ router of the namespace — created before or after the setting — follows it a
 `publicNetworkAccess` rewrites only these few objects:
 
 - `modelcatalog-model-server-ingress` (always): model-server pods accept traffic only from the
-  workspace's router pods, and from the operator namespace (health checks), on the model-server port.
+  workspace's router pods, and from the operator's own pods (selected by their labels within the
+  operator namespace, not the whole namespace), on the model-server port.
 - `modelcatalog-router-ingress` (always): router pods accept traffic on the router port only —
   from anywhere when public access is Enabled and `allowedIpRanges` is empty; from those ranges and
   the private endpoints when it is Enabled with ranges; from the private endpoints alone when it is
   Disabled.
-- `modelcatalog-egress` (outbound modes other than Disabled): the workspace's model servers and
-  routers may reach DNS, pods of their own namespace, the shared serverless pool and the API server
-  (for token reviews); plus the internet except private and link-local ranges
-  (AllowInternetOutbound), or the approved CIDR rules (AllowOnlyApprovedOutbound).
+- `modelcatalog-egress` (always, in every outbound mode): the workspace's model servers and routers
+  may reach DNS (kube-dns pods and node-local DNS caches), pods of their own namespace and the shared
+  serverless pool; then, per mode, every pod and every address but the baseline's (Disabled: no
+  isolation, yet the cloud metadata address and the API server stay closed), the internet without
+  private, shared (100.64/10), link-local and the cluster's own ranges (AllowInternetOutbound), or
+  the approved CIDR rules minus the baseline's addresses (AllowOnlyApprovedOutbound). Platform
+  settings lift the baseline (metadata, API server) for clusters that need it.
+- `modelcatalog-router-egress` (when the API server's addresses are known): routers, and only they,
+  may reach the API server (TokenReview and SubjectAccessReview).
 - `modelcatalog-egress-fqdn` (a CiliumNetworkPolicy, only when the cluster serves that API and
   there are approved FQDN rules): the FQDN rules, enforced by Cilium's DNS proxy.
 
@@ -25,7 +31,9 @@ destinations stay blocked) so the controller can say so in the `FQDNRulesEnforce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelcatalog import labels
@@ -38,6 +46,7 @@ from modelcatalog.api.network import (
     WorkspaceNetworkSpec,
 )
 from modelcatalog.kube.resources import resource
+from modelcatalog.settings import DEFAULT_METADATA_CIDRS, DEFAULT_NODE_LOCAL_DNS_CIDRS, DEFAULT_OPERATOR_POD_LABELS
 
 CILIUM_POLICY_API = "cilium.io/v2"
 KIND = "WorkspaceNetwork"
@@ -45,15 +54,24 @@ OWNS = (resource("networking.k8s.io/v1", "NetworkPolicy"), resource(CILIUM_POLIC
 MODEL_SERVER_INGRESS = "modelcatalog-model-server-ingress"
 ROUTER_INGRESS = "modelcatalog-router-ingress"
 EGRESS = "modelcatalog-egress"
+ROUTER_EGRESS = "modelcatalog-router-egress"
 EGRESS_FQDN = "modelcatalog-egress-fqdn"
 FQDN_RULES_ENFORCED = "FQDNRulesEnforced"
 
 # Set by the API server on every namespace since Kubernetes 1.22: selects a namespace by name.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
-# Not "the internet": RFC 1918 private ranges, link-local (cloud metadata services), and their IPv6 peers.
-PRIVATE_IPV4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+# Not "the internet": RFC 1918 private ranges, the shared address space of RFC 6598 (pod and node
+# ranges on several clouds), link-local (cloud metadata services), and their IPv6 peers. The cluster's
+# own pod and Service ranges are added from NetworkSettings.cluster_cidrs.
+PRIVATE_IPV4 = ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 PRIVATE_IPV6 = ("fc00::/7", "fe80::/10")
+# The cloud instance metadata service (credentials live there); NodeLocal DNSCache's link-local address,
+# which pods resolving through it must reach on port 53; the labels of the operator's own pods: only
+# these, not every pod of the operator's namespace, may reach model servers directly (health checks).
+METADATA_CIDRS = DEFAULT_METADATA_CIDRS
+NODE_LOCAL_DNS_CIDRS = DEFAULT_NODE_LOCAL_DNS_CIDRS
+OPERATOR_POD_LABELS = DEFAULT_OPERATOR_POD_LABELS
 
 
 @dataclass(frozen=True)
@@ -69,10 +87,20 @@ class NetworkSettings:
     dns_label_key: str = "k8s-app"
     dns_label_value: str = "kube-dns"
     dns_port: int = 53
+    # Addresses of node-local DNS caches, allowed on the DNS port besides the kube-dns pods.
+    dns_cidrs: tuple[str, ...] = NODE_LOCAL_DNS_CIDRS
     # The API server's endpoint addresses (the `kubernetes` EndpointSlice in `default`) and port:
-    # routers call TokenReview and SubjectAccessReview, which a restricted egress would otherwise block.
+    # routers call TokenReview and SubjectAccessReview; model servers have no business there.
     api_server_cidrs: tuple[str, ...] = ()
     api_server_port: int = 6443
+    # The baseline closed to model servers and routers in every outbound mode, and the platform's switches
+    # to lift each part of it (for clusters whose model servers need the metadata service or the API).
+    metadata_cidrs: tuple[str, ...] = METADATA_CIDRS
+    allow_metadata: bool = False
+    allow_api_server: bool = False
+    # The cluster's pod, Service and node ranges: never "the internet" (read from the cluster, plus the platform's).
+    cluster_cidrs: tuple[str, ...] = ()
+    operator_pod_labels: dict[str, str] = field(default_factory=lambda: dict(OPERATOR_POD_LABELS))
     # The apiVersion of a served policy kind that can express FQDN rules; only cilium.io/v2 is understood.
     fqdn_policy_api: str | None = None
 
@@ -100,8 +128,9 @@ def render_network_policies(
         _network_policy(MODEL_SERVER_INGRESS, namespace, owner, _model_server_ingress(settings)),
         _network_policy(ROUTER_INGRESS, namespace, owner, _router_ingress(effective, settings)),
     ]
-    if effective.outbound.mode != IsolationMode.DISABLED:
-        policies.append(_network_policy(EGRESS, namespace, owner, _egress(effective, settings)))
+    policies.append(_network_policy(EGRESS, namespace, owner, _egress(effective, settings)))
+    if settings.api_server_cidrs:
+        policies.append(_network_policy(ROUTER_EGRESS, namespace, owner, _router_egress(settings)))
     fqdn_rules = _fqdn_rules(effective)
     if fqdn_rules and settings.enforces_fqdn:
         policies.append(_cilium_fqdn_policy(namespace, owner, fqdn_rules, settings))
@@ -178,7 +207,10 @@ def _model_server_ingress(settings: NetworkSettings) -> dict[str, Any]:
             {
                 "from": [
                     {"podSelector": _own_pods(labels.ROUTER)},
-                    {"namespaceSelector": _namespace_named(settings.operator_namespace)},
+                    {
+                        "namespaceSelector": _namespace_named(settings.operator_namespace),
+                        "podSelector": {"matchLabels": dict(sorted(settings.operator_pod_labels.items()))},
+                    },
                 ],
                 "ports": [_tcp(settings.model_server_port)],
             }
@@ -211,7 +243,11 @@ def _private_endpoint_peers(endpoint: PrivateEndpoint) -> list[dict[str, Any]]:
     peers: list[dict[str, Any]] = []
     selector_peer: dict[str, Any] = {}
     if endpoint.namespace_selector is not None:
-        selector_peer["namespaceSelector"] = _label_selector(endpoint.namespace_selector)
+        namespaces = _label_selector(endpoint.namespace_selector)
+        if not namespaces:
+            # Every namespace of the cluster: the CEL rules refuse it; fail closed if one gets through.
+            return [{"ipBlock": {"cidr": cidr}} for cidr in endpoint.cidrs]
+        selector_peer["namespaceSelector"] = namespaces
     if endpoint.pod_selector is not None:
         selector_peer["podSelector"] = _label_selector(endpoint.pod_selector)
     if selector_peer:
@@ -243,11 +279,51 @@ def _workspace_pods() -> dict[str, Any]:
 
 def _egress(spec: WorkspaceNetworkSpec, settings: NetworkSettings) -> dict[str, Any]:
     rules = _always_allowed_egress(settings)
-    if spec.outbound.mode == IsolationMode.ALLOW_INTERNET_OUTBOUND:
-        rules.append({"to": [_internet_ipv4(), _internet_ipv6()]})
+    closed = _baseline_closed(settings)
+    mode = spec.outbound.mode
+    if mode == IsolationMode.DISABLED:
+        # No isolation: every pod and every address, but the baseline's.
+        rules.append({"to": [{"namespaceSelector": {}}]})
+        rules.append({"to": _everything_but(closed)})
+    elif mode == IsolationMode.ALLOW_INTERNET_OUTBOUND:
+        rules.append({"to": _everything_but([*PRIVATE_IPV4, *PRIVATE_IPV6, *settings.cluster_cidrs, *closed])})
     else:
-        rules.extend(_cidr_rule(rule) for rule in spec.outbound.rules if rule.type == RuleType.CIDR)
+        rules.extend(_cidr_rule(rule, closed) for rule in spec.outbound.rules if rule.type == RuleType.CIDR)
+        rules = [rule for rule in rules if rule.get("to") != []]
+    rules.extend(_lifted_baseline(settings))
     return {"podSelector": _workspace_pods(), "policyTypes": ["Egress"], "egress": rules}
+
+
+def _baseline_closed(settings: NetworkSettings) -> list[str]:
+    """What no workspace pod reaches in any mode, unless the platform lifts it."""
+    closed: list[str] = []
+    if not settings.allow_metadata:
+        closed += settings.metadata_cidrs
+    if not settings.allow_api_server:
+        closed += settings.api_server_cidrs
+    return closed
+
+
+def _lifted_baseline(settings: NetworkSettings) -> list[dict[str, Any]]:
+    """What the platform reopened: explicit rules, since the internet rules leave link-local and private out."""
+    rules: list[dict[str, Any]] = []
+    if settings.allow_metadata and settings.metadata_cidrs:
+        rules.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in settings.metadata_cidrs]})
+    if settings.allow_api_server and settings.api_server_cidrs:
+        rules.append(_api_server_rule(settings))
+    return rules
+
+
+def _router_egress(settings: NetworkSettings) -> dict[str, Any]:
+    """Routers review tokens (TokenReview, SubjectAccessReview): the API server is theirs, not the model servers'."""
+    return {"podSelector": _own_pods(labels.ROUTER), "policyTypes": ["Egress"], "egress": [_api_server_rule(settings)]}
+
+
+def _api_server_rule(settings: NetworkSettings) -> dict[str, Any]:
+    return {
+        "to": [{"ipBlock": {"cidr": cidr}} for cidr in settings.api_server_cidrs],
+        "ports": [_tcp(settings.api_server_port)],
+    }
 
 
 def _always_allowed_egress(settings: NetworkSettings) -> list[dict[str, Any]]:
@@ -259,9 +335,10 @@ def _always_allowed_egress(settings: NetworkSettings) -> list[dict[str, Any]]:
         "namespaceSelector": _namespace_named(settings.serverless_namespace),
         "podSelector": _component(labels.MODEL_POOL),
     }
-    rules: list[dict[str, Any]] = [
+    return [
         {
-            "to": [dns_peer],
+            # Node-local DNS caches listen on a link-local address, which no internet rule admits.
+            "to": [dns_peer, *({"ipBlock": {"cidr": cidr}} for cidr in settings.dns_cidrs)],
             "ports": [
                 {"port": settings.dns_port, "protocol": "UDP"},
                 {"port": settings.dns_port, "protocol": "TCP"},
@@ -271,22 +348,45 @@ def _always_allowed_egress(settings: NetworkSettings) -> list[dict[str, Any]]:
         {"to": [{"podSelector": {}}]},
         {"to": [pool_peer], "ports": [_tcp(settings.pool_port)]},
     ]
-    if settings.api_server_cidrs:
-        rules.append(
-            {
-                "to": [{"ipBlock": {"cidr": cidr}} for cidr in settings.api_server_cidrs],
-                "ports": [_tcp(settings.api_server_port)],
-            }
-        )
-    return rules
 
 
-def _internet_ipv4() -> dict[str, Any]:
-    return {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_IPV4)}}
+def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
 
 
-def _internet_ipv6() -> dict[str, Any]:
-    return {"ipBlock": {"cidr": "::/0", "except": list(PRIVATE_IPV6)}}
+def _collapsed(networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network], version: int) -> list[str]:
+    """The ranges of one family, merged where they overlap or touch, in address order."""
+    if version == 4:
+        return [
+            str(n) for n in ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network))
+        ]
+    return [str(n) for n in ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))]
+
+
+def _everything_but(cidrs: Iterable[str]) -> list[dict[str, Any]]:
+    """Every IPv4 and IPv6 address except `cidrs`."""
+    networks = _networks(cidrs)
+    peers = []
+    for version, everything in ((4, "0.0.0.0/0"), (6, "::/0")):
+        block: dict[str, Any] = {"cidr": everything}
+        excepted = _collapsed(networks, version)
+        if excepted:
+            block["except"] = excepted
+        peers.append({"ipBlock": block})
+    return peers
+
+
+def _minus(cidr: str, closed: Iterable[str]) -> list[dict[str, Any]]:
+    """`cidr` as ipBlock peers without the `closed` ranges: none when a closed range covers it."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    inside = [c for c in _networks(closed) if c.version == network.version and c.overlaps(network)]
+    excepted = _collapsed(inside, network.version)
+    if any(ipaddress.ip_network(e).supernet_of(network) for e in excepted):  # type: ignore[arg-type]
+        return []
+    block: dict[str, Any] = {"cidr": cidr}
+    if excepted:
+        block["except"] = excepted
+    return [{"ipBlock": block}]
 
 
 def _rule_ports(rule: OutboundRule) -> list[dict[str, Any]]:
@@ -296,8 +396,9 @@ def _rule_ports(rule: OutboundRule) -> list[dict[str, Any]]:
     return [{"port": port, "protocol": rule.protocol} for port in rule.ports]
 
 
-def _cidr_rule(rule: OutboundRule) -> dict[str, Any]:
-    return {"to": [{"ipBlock": {"cidr": rule.destination}}], "ports": _rule_ports(rule)}
+def _cidr_rule(rule: OutboundRule, closed: Iterable[str]) -> dict[str, Any]:
+    """An approved range, minus the baseline: a rule for 0.0.0.0/0 does not reopen the metadata address."""
+    return {"to": _minus(rule.destination, closed), "ports": _rule_ports(rule)}
 
 
 def _fqdn_rules(spec: WorkspaceNetworkSpec) -> list[OutboundRule]:

@@ -30,14 +30,22 @@ def metadata(name: str, namespace: str, labels: dict[str, str], owners: list[dic
     return {"name": name, "namespace": namespace, "labels": dict(labels), "ownerReferences": owners}
 
 
-# The `restricted` Pod Security Standard, at pod and container level.
-RESTRICTED_POD = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 1000,
-    "fsGroup": 1000,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+# The `restricted` Pod Security Standard, at pod and container level. The IDs are high and unnamed
+# (65532, distroless's "nonroot"): no account of the node or the image shares them, as 1000 often does.
+NONROOT_ID = 65532
+
+
+def restricted_pod(user: int = NONROOT_ID, group: int = NONROOT_ID) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": user,
+        "runAsGroup": group,
+        "fsGroup": group,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+RESTRICTED_POD = restricted_pod()
 RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
