@@ -6,11 +6,14 @@ analyzer (cyclonus) computes from the live cluster's policies whether a connecti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from modelcatalog.localcluster.launcher import OperatorProcess
+from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
 from tests.integration.test_modeldeployment import apply_md, md_status, wait_ready
 from tests.netpol import Cluster, Peer, find_cyclonus, live_pod, live_reachable
@@ -193,3 +196,36 @@ def test_a_second_workspace_network_is_reported_as_a_conflict(kube: Kube, namesp
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "Conflict" and "WorkspaceNetwork first is in force" in ready["message"]
     assert network_status(kube, namespace, "first")["phase"] == "Ready"
+
+
+@pytest.fixture
+def cilium_served(kube: Kube, operator: OperatorProcess) -> Iterator[None]:
+    """The cluster serves CiliumNetworkPolicy (its CRD only); the operator, restarted, sees it."""
+    crd = str(REPO / "tests" / "data" / "ciliumnetworkpolicies-crd.yaml")
+    kube.kubectl("apply", "-f", crd)
+    kube.kubectl("wait", "--for=condition=Established", "crd/ciliumnetworkpolicies.cilium.io", "--timeout=30s")
+    operator.restart()
+    try:
+        yield
+    finally:
+        kube.kubectl("delete", "-f", crd, "--wait=true")
+        operator.restart()
+
+
+@pytest.mark.usefixtures("cilium_served")
+def test_the_fqdn_policy_is_written_where_served_and_removed_with_the_last_fqdn_rule(
+    kube: Kube, namespace: str
+) -> None:
+    hub = {"name": "model-hub", "type": "FQDN", "destination": "huggingface.co", "ports": [443]}
+    db = {"name": "vector-db", "type": "CIDR", "destination": "10.20.0.0/16", "ports": [5432]}
+    apply_network(kube, namespace, outbound={"mode": "AllowOnlyApprovedOutbound", "rules": [db, hub]})
+    fqdn = wait_for(lambda: kube.kubectl("get", "cnp", "modelcatalog-egress-fqdn", "-n", namespace, "-o", "json",
+                                         check=False).stdout, 30, "the CiliumNetworkPolicy")  # fmt: skip
+    assert "huggingface.co" in fqdn
+    enforced = next(
+        c for c in wait_generation_applied(kube, namespace)["conditions"] if c["type"] == "FQDNRulesEnforced"
+    )
+    assert enforced["status"] == "True"
+    apply_network(kube, namespace, outbound={"mode": "AllowOnlyApprovedOutbound", "rules": [db]})
+    wait_for(lambda: kube.kubectl("get", "cnp", "-n", namespace, "-o", "name").stdout.strip() == "", 30,
+             "the CiliumNetworkPolicy to be pruned")  # fmt: skip

@@ -26,9 +26,7 @@ def register(groups: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelcatalog.cli.main import build_parser
-
-    print(script(build_parser(), args.shell))
+    print(script(args.root_parser, args.shell))
     return ExitCode.OK
 
 

@@ -18,6 +18,7 @@ def build_parser(prog: str = "modelcatalog") -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     for module in COMMAND_GROUPS:
         module.register(groups)
+    parser.set_defaults(root_parser=parser)  # completion walks the whole tree
     for each in walk(parser):  # one exit-code rule, in every --help
         each.epilog = EPILOG
         each.formatter_class = argparse.RawDescriptionHelpFormatter
