@@ -12,6 +12,7 @@ import asyncio
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ import kubernetes
 from bench.router import router_overhead
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
+from modelcatalog.localcluster.cluster import REPO_ROOT
 from modelcatalog.localcluster.launcher import OperatorProcess
 
 GROUP, VERSION = "modelcatalog.io", "v1alpha1"
@@ -97,11 +99,13 @@ class StatusWatch:
 
 
 @contextmanager
-def testbed(name: str = "bench") -> Iterator[tuple[LocalCluster, OperatorProcess, kubernetes.client.ApiClient]]:
+def testbed(
+    name: str = "bench", source: Path = REPO_ROOT
+) -> Iterator[tuple[LocalCluster, OperatorProcess, kubernetes.client.ApiClient]]:
     cluster = LocalCluster(name)
     cluster.up()
     cluster.install()
-    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs")
+    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs", source=source)
     operator.start()
     try:
         yield cluster, operator, kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
@@ -165,8 +169,18 @@ def latency(count: int) -> None:
               f"  mean {statistics.mean(ms):.0f} ms")  # fmt: skip
 
 
-def burst_and_restart(count: int, spread: int) -> None:
-    with testbed() as (cluster, operator, api):
+def peer_checkout(ref: str) -> Path:
+    """A worktree of this repository at `ref` (kept under .work/ for the next run)."""
+    path = REPO_ROOT / ".work" / f"peer-{ref}"
+    if not path.exists():
+        subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(path), ref], check=True)
+    return path
+
+
+def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> None:
+    label = "this checkout" if source == REPO_ROOT else f"peer {source.name}"
+    print(f"--- operator of {label}")
+    with testbed(source=source) as (cluster, operator, api):
         names = namespaces(cluster, spread)
         manifests = [md(names[i % spread], f"md-{i}") for i in range(count)]
         watch = StatusWatch(api)
@@ -268,11 +282,14 @@ def main() -> None:
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
+    parser.add_argument("--peer", metavar="REF", help="burst: also run the operator of this commit, first")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]} ({sys.executable})")
     if args.which in ("all", "latency"):
         latency(args.latency_count)
     if args.which in ("all", "burst"):
+        if args.peer:
+            burst_and_restart(args.burst_count, args.namespaces, peer_checkout(args.peer))
         burst_and_restart(args.burst_count, args.namespaces)
     if args.which in ("all", "network"):
         network([1, 200])

@@ -34,11 +34,13 @@ def stop_recorded(pidfile: Path, signum: int) -> None:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_dir: Path, detached: bool = False) -> None:
-        """`detached`: the operator outlives this process (the demo leaves it running for the user)."""
+    def __init__(self, kubeconfig: Path, log_dir: Path, detached: bool = False, source: Path = REPO) -> None:
+        """`detached`: the operator outlives this process (the demo leaves it running for the user).
+        `source`: a checkout whose operator to run (the benchmarks compare against another commit's)."""
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.detached = detached
+        self.source = source
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.health_port = free_port()
@@ -66,7 +68,8 @@ class OperatorProcess:
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy(),
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=self.source,
+                env=os.environ | {"PYTHONPATH": str(self.source / "operator")},
                 start_new_session=self.detached,
             )  # fmt: skip
         self.pidfile.write_text(str(self.process.pid))
