@@ -161,3 +161,17 @@ async def test_an_object_that_always_fails_has_one_pending_retry_however_often_i
     assert attempts <= 50  # each request ran at most once; no retry chain multiplied them
     await queue.close()
     assert queue.pending_retries() == 0
+
+
+def test_quantities_the_api_server_rewrites_are_not_drift() -> None:
+    desired = {"spec": {"template": {"spec": {
+        "containers": [{"resources": {"limits": {"memory": "1024Mi", "cpu": "2000m"}}}],
+        "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "3072Mi"}}]}}}}  # fmt: skip
+    live = {"spec": {"template": {"spec": {
+        "containers": [{"resources": {"limits": {"memory": "1Gi", "cpu": "2"}}}],
+        "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "3Gi"}}]}}}}  # fmt: skip
+    assert contains(live, desired)
+    edited = {"spec": {"template": {"spec": {**live["spec"]["template"]["spec"],
+        "containers": [{"resources": {"limits": {"memory": "2Gi", "cpu": "2"}}}]}}}}  # fmt: skip
+    assert not contains(edited, desired)
+    assert not contains({"env": [{"value": "1.10"}]}, {"env": [{"value": "1.1"}]}), "only quantity fields"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from modelcatalog.kube.quantity import parse
 from modelcatalog.render import deployment as render
 from modelcatalog.render.objects import Owner
-from modelcatalog.render.quantity import parse
 from modelcatalog.settings import DEFAULT_TEI_IMAGES, SettingError, Settings
 from tests.conftest import REPO
 from tests.unit.builders import inputs, instance_type, model_spec

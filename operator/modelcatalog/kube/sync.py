@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelcatalog import GROUP
+from modelcatalog.kube import quantity
 from modelcatalog.kube.client import FIELD_MANAGER, ApiError, KubeClient
 from modelcatalog.kube.resources import resource
 from modelcatalog.labels import MANAGED_BY, OWNER_KIND, OWNER_NAME
@@ -25,7 +26,8 @@ from modelcatalog.metrics import CHILD_WRITES
 ObjectKey = tuple[str, str, str]  # apiVersion, kind, name
 APPLIED_HASH = f"{GROUP}/applied-hash"
 GUARDED = ("spec", "data")
-OWNER_LABELS = (MANAGED_BY, OWNER_KIND, OWNER_NAME)  # top-level fields where others' additions are drift
+OWNER_LABELS = (MANAGED_BY, OWNER_KIND, OWNER_NAME)
+QUANTITY_FIELDS = frozenset({"requests", "limits", "sizeLimit"})  # top-level fields where others' additions are drift
 
 
 def key_of(manifest: dict[str, Any]) -> ObjectKey:
@@ -41,17 +43,31 @@ def stamped(manifest: dict[str, Any]) -> dict[str, Any]:
     return {**manifest, "metadata": metadata}
 
 
-def contains(live: Any, desired: Any) -> bool:
-    """True when every field of `desired` has the same value in `live` (server defaults aside)."""
+def contains(live: Any, desired: Any, quantities: bool = False) -> bool:
+    """True when every field of `desired` has the same value in `live` (server defaults aside).
+
+    Under resource requests and limits and in sizeLimit, values are quantities the API server writes
+    in its own form (1024Mi comes back as 1Gi): those compare by amount, or every resync would apply."""
     if isinstance(desired, dict):
-        return isinstance(live, dict) and all(k in live and contains(live[k], v) for k, v in desired.items())
+        return isinstance(live, dict) and all(
+            k in live and contains(live[k], v, quantities or k in QUANTITY_FIELDS) for k, v in desired.items()
+        )
     if isinstance(desired, list):
         return (
             isinstance(live, list)
             and len(live) == len(desired)
-            and all(contains(a, b) for a, b in zip(live, desired, strict=True))
+            and all(contains(a, b, quantities) for a, b in zip(live, desired, strict=True))
         )
+    if quantities and live != desired:
+        return same_quantity(live, desired)
     return bool(live == desired)
+
+
+def same_quantity(live: Any, desired: Any) -> bool:
+    try:
+        return quantity.parse(str(live)) == quantity.parse(str(desired))
+    except ValueError:
+        return False
 
 
 def foreign_fields(live: dict[str, Any]) -> list[list[str]]:

@@ -11,8 +11,8 @@ from typing import Any
 from modelcatalog import GROUP, labels
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Runtime
 from modelcatalog.api.deployment import AuthMode, ModelDeploymentSpec
+from modelcatalog.kube import quantity
 from modelcatalog.kube.resources import resource
-from modelcatalog.render import quantity
 from modelcatalog.render.keys import Keys
 from modelcatalog.render.objects import RESTRICTED_CONTAINER, Owner, metadata, restricted_pod
 from modelcatalog.settings import Settings, is_pinned
