@@ -332,3 +332,23 @@ def test_a_restart_over_more_objects_than_kopf_workers_still_reconciles(
     apply_md(kube, namespace, "after-restart", instanceCount=0)
     wait_ready(kube, namespace, "after-restart", timeout="120s")
     wait_ready(kube, namespace, "idle-99", timeout="120s")
+
+
+def test_a_standby_replica_writes_nothing_and_takes_over_when_the_active_one_leaves(
+    kube: Kube, namespace: str, operator: OperatorProcess
+) -> None:
+    newer = OperatorProcess(kube.kubeconfig, operator.log_dir / "standby-test")
+    newer.start()  # started last, so it outranks the session's operator
+    try:
+        wait_for(lambda: "standing by" in operator.tail(200), 30, "the older replica to stand by")
+        writes = operator.metric("modelcatalog_api_writes_total")
+        reconciles = operator.metric("modelcatalog_reconciles_total")
+        apply_md(kube, namespace, "chat", instanceCount=0)
+        wait_ready(kube, namespace, "chat")  # the newer replica did it
+        assert operator.metric("modelcatalog_api_writes_total") == writes, "a standby wrote"
+        assert operator.metric("modelcatalog_reconciles_total") == reconciles
+    finally:
+        newer.stop()
+    wait_for(lambda: "taking over" in operator.tail(200), 60, "the older replica to take over")
+    apply_md(kube, namespace, "after", instanceCount=0)
+    wait_ready(kube, namespace, "after")

@@ -32,6 +32,7 @@ MODELS = "catalogmodels"
 INSTANCE_TYPES = "instancetypes"
 DEPLOYMENTS = "modeldeployments"
 NETWORKS = "workspacenetworks"
+PEERINGS = "clusterkopfpeerings"
 
 Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
 LISTENERS: defaultdict[str, list[Listener]] = defaultdict(list)
@@ -108,7 +109,11 @@ CHILD_INDEXES = {"owner": owner_key, "owner_kind": owner_kind_key}
 
 
 class ClusterView:
-    def __init__(self, client: KubeClient, memo: kopf.Memo, children: Iterable[ResourceInfo]) -> None:
+    def __init__(
+        self, client: KubeClient, memo: kopf.Memo, children: Iterable[ResourceInfo], peering: str | None = None
+    ) -> None:
+        """`peering`: the ClusterKopfPeering whose peers decide which replica works (None: standalone)."""
+
         def cache(name: str, info: ResourceInfo, **options: Any) -> WatchCache:
             return WatchCache(client, info, on_change=lambda old, new: self._notify(name, old, new), **options)
 
@@ -129,12 +134,17 @@ class ClusterView:
             DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), indexes={"refs": deployment_refs}
         )
         self.networks = cache(NETWORKS, resource(API_VERSION, "WorkspaceNetwork"), indexes={"namespace": in_namespace})
+        self.peering_name = peering
+        self.peerings = cache(PEERINGS, resource("kopf.dev/v1", "ClusterKopfPeering")) if peering else None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def caches(self) -> list[WatchCache]:
         fixed = [self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.networks]
-        return [*self.children.values(), *fixed]
+        return [*self.children.values(), *fixed, *([self.peerings] if self.peerings is not None else [])]
+
+    def peering(self) -> Obj | None:
+        return self.peerings.get(None, self.peering_name) if self.peerings is not None and self.peering_name else None
 
     def start(self) -> None:
         self._tasks = [asyncio.get_running_loop().create_task(c.run()) for c in self.caches]
@@ -166,7 +176,7 @@ class ClusterView:
 
     def child(self, info: ResourceInfo, namespace: str | None, owner_kind: str, owner_name: str) -> Obj | None:
         cache = self.children.get(info)
-        found = cache.by("owner", (namespace, owner_kind, owner_name)) if cache else []
+        found = cache.by("owner", (namespace, owner_kind, owner_name)) if cache is not None else []
         return found[0] if found else None
 
     def deployments_by(self, *ref: Any) -> list[Obj]:

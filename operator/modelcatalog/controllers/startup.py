@@ -12,7 +12,9 @@ from prometheus_client import start_http_server
 
 from modelcatalog import GROUP
 from modelcatalog.controllers import work
+from modelcatalog.controllers.catalog import KIND as CATALOG_KIND
 from modelcatalog.controllers.cluster import ClusterView
+from modelcatalog.controllers.peering import Gate
 from modelcatalog.kube import clusternetwork
 from modelcatalog.kube.client import IN_CLUSTER_TOKEN, KubeClient
 from modelcatalog.kube.resources import ResourceInfo
@@ -57,9 +59,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.network = await network_settings(memo.client, memo.settings)
     memo.queues = {}
     memo.access_modes = {}  # namespace -> public access its endpoints were last told
-    memo.cluster = ClusterView(memo.client, memo, await served(memo.client, child_resources()))
+    children = await served(memo.client, child_resources())
+    memo.cluster = ClusterView(memo.client, memo, children, None if settings.peering.standalone else peering)
+    memo.gate = Gate(None if settings.peering.standalone else settings.peering.priority, lambda: requeue_all(memo))
     memo.cluster.start()
-    memo.resync = asyncio.get_running_loop().create_task(resync_forever(memo))
+    loop = asyncio.get_running_loop()
+    memo.background = [loop.create_task(resync_forever(memo)), loop.create_task(memo.gate.follow(memo.cluster.peering))]
     if METRICS_PORT:
         start_http_server(METRICS_PORT)
     logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
@@ -78,10 +83,16 @@ async def resync_forever(memo: kopf.Memo) -> None:
     await memo.cluster.ready()
     while True:
         await asyncio.sleep(RESYNC_SECONDS)
-        for body in memo.cluster.deployments.all():
-            work.request(memo, DEPLOYMENT_KIND, (body["metadata"].get("namespace"), body["metadata"]["name"]))
-        for namespace in {n["metadata"].get("namespace") for n in memo.cluster.networks.all()}:
-            work.request(memo, NETWORK_KIND, namespace)
+        requeue_all(memo)
+
+
+def requeue_all(memo: kopf.Memo) -> None:
+    for body in memo.cluster.deployments.all():
+        work.request(memo, DEPLOYMENT_KIND, (body["metadata"].get("namespace"), body["metadata"]["name"]))
+    for namespace in {n["metadata"].get("namespace") for n in memo.cluster.networks.all()}:
+        work.request(memo, NETWORK_KIND, namespace)
+    for model in memo.cluster.models.all():
+        work.request(memo, CATALOG_KIND, model["metadata"]["name"])
 
 
 async def served(client: KubeClient, resources: tuple[ResourceInfo, ...]) -> list[ResourceInfo]:
@@ -97,7 +108,8 @@ async def served(client: KubeClient, resources: tuple[ResourceInfo, ...]) -> lis
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    memo.resync.cancel()
+    for task in memo.background:
+        task.cancel()
     await memo.cluster.stop()
     for queue in memo.queues.values():
         await queue.close()

@@ -43,6 +43,7 @@ def queue_of(memo: kopf.Memo, kind: str) -> WorkQueue:
 
         async def work(key: Hashable) -> None:
             await memo.cluster.ready()
+            await memo.gate.wait()  # a standby replica writes nothing
             with RECONCILE_SECONDS.labels(kind).time():
                 try:
                     await reconcile(memo, key)

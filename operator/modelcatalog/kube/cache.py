@@ -77,9 +77,6 @@ class WatchCache:
     def all(self) -> list[Obj]:
         return list(self._objects.values())
 
-    def __len__(self) -> int:
-        return len(self._objects)
-
     async def run(self) -> None:
         """List, then watch, forever; errors are logged and retried, never raised."""
         while True:
