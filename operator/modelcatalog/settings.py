@@ -20,6 +20,9 @@ class Settings:
     images: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     model_cache_size: str = "200Gi"
     router_image: str = "ghcr.io/modelcatalog/modelcatalog-router:0.1.0"
+    # Whether a workspace with public network access gets a LoadBalancer router Service. Off by
+    # default: a LoadBalancer costs money and opens the cluster, so the platform opts in.
+    router_load_balancer: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -35,4 +38,5 @@ class Settings:
             region=env.get("MODELCATALOG_REGION", cls.region),
             images=images,
             router_image=env.get("MODELCATALOG_IMAGE_ROUTER", cls.router_image),
+            router_load_balancer=env.get("MODELCATALOG_ROUTER_LOAD_BALANCER", "").lower() in ("1", "true", "yes"),
         )

@@ -63,8 +63,8 @@ def test_becomes_ready_when_its_pods_run_under_the_restricted_standard(kube: Kub
     assert status["phase"] == "Ready"
     assert status["readyReplicas"] == 1
     assert status["observedGeneration"] == kube.get_json("modeldeployment", "chat", "-n", ns)["metadata"]["generation"]
-    assert status["endpoint"] == {"name": "chat", "url": f"http://chat.{ns}.svc.cluster.local/v1", "service": "chat",
-                                  "keysSecret": "chat-keys", "networkAccess": "Enabled"}  # fmt: skip
+    assert status["endpoint"] == {"name": "chat", "url": f"http://modelcatalog-router.{ns}.svc.cluster.local/v1",
+                                  "service": "chat", "keysSecret": "chat-keys", "networkAccess": "Enabled"}  # fmt: skip
     pod = kube.get_json("pods", "-n", ns, "-l", "modelcatalog.io/deployment=chat")["items"][0]
     node = kube.get_json("node", pod["spec"]["nodeName"])
     assert node["metadata"]["labels"]["modelcatalog.io/node-pool"] == "a100-1x"

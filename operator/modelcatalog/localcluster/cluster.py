@@ -38,9 +38,14 @@ def find_tools() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+MANIFESTS = Path(__file__).with_name("manifests")  # cluster-wide objects the chart will ship too
+
+
 def install_catalog(kubectl: Callable[..., str]) -> None:
-    """The CRDs and the default catalog, as a user would install them with kubectl."""
+    """The CRDs, the cluster-wide RBAC the operator binds to, and the default catalog, as a user would
+    install them with kubectl."""
     kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    kubectl("apply", "--server-side", "-f", str(MANIFESTS))
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     kubectl("apply", "--server-side", "-R", "-f", str(REPO_ROOT / "catalog"))
 
