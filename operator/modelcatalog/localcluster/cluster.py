@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,15 @@ class LocalCluster:
     def cluster_dir(self) -> Path:
         return self.kwok_workdir / "clusters" / self.name
 
+    @property
+    def pods_dir(self) -> Path:
+        """The pod runner's log, and each pod's process log and token."""
+        return self.workdir / "pods" / self.name
+
+    @property
+    def runner_pidfile(self) -> Path:
+        return self.pods_dir / "podrunner.pid"
+
     def tool(self, binary: str) -> str:
         if self.tools is None:
             self.tools = find_tools()
@@ -112,10 +122,49 @@ class LocalCluster:
             self._wait_ready()
         except ClusterStartError as error:
             raise ClusterStartError(self._failure_report("creating the node pools", str(error))) from error
+        self.start_pod_runner()
         return time.monotonic() - started
+
+    def start_pod_runner(self) -> None:
+        """Real local processes for the pods of known images, for the cluster's lifetime (docs/development.md).
+
+        A session of its own, so it outlives the command that started the cluster (the demo's);
+        `down()` stops it by its pid file."""
+        self._stop_pod_runner()
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "modelcatalog.localcluster.podrunner",
+            "--kubeconfig", str(self.kubeconfig), "--workdir", str(self.pods_dir),
+        ]  # fmt: skip
+        with (self.pods_dir / "podrunner.log").open("ab") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True
+            )  # fmt: skip
+        self.runner_pidfile.write_text(str(process.pid))
+
+    def _stop_pod_runner(self) -> None:
+        """SIGTERM (the runner stops its pods' processes), then SIGKILL of whatever is left of its session."""
+        try:
+            pid = int(self.runner_pidfile.read_text())
+            if b"modelcatalog.localcluster.podrunner" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                raise ValueError("the pid file names another process")
+        except (OSError, ValueError):
+            self.runner_pidfile.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # its session: pod processes that outlived it
+        self.runner_pidfile.unlink(missing_ok=True)
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; safe to call when nothing runs."""
+        self._stop_pod_runner()
         if not self.cluster_dir.exists():
             return
         subprocess.run(
