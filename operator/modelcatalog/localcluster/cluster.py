@@ -114,7 +114,7 @@ class LocalCluster:
             "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_RANGE}",
             "--extra-args", f"kwok-controller=cidr={POD_RANGE}",
         ]  # fmt: skip
-        stderr = self._create(create)
+        stderr = self._create_retrying_port_races(create)
         if not self._api_ready():
             raise ClusterStartError(self._failure_report("the API server answering /readyz", stderr))
         try:
@@ -186,6 +186,19 @@ class LocalCluster:
         if check and result.returncode != 0:
             raise ClusterStartError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
+
+    def _create_retrying_port_races(self, command: list[str], attempts: int = 3) -> str:
+        """kwokctl picks free ports when it starts each component, so two clusters started at once
+        (other worktrees, other sessions) can pick the same one: start again with fresh ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._create(command)
+            except ClusterStartError as error:
+                if attempt == attempts or "address already in use" not in str(error):
+                    raise
+                self.down()
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def _create(self, command: list[str]) -> str:
         """Run kwokctl create, stopping it as soon as a component has exited (kwokctl itself would wait

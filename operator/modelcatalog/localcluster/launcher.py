@@ -14,6 +14,10 @@ from pathlib import Path
 
 from modelcatalog.localcluster.cluster import REPO_ROOT as REPO
 
+# The test bed plays a platform that allows LoadBalancer routers for public workspaces (nothing
+# provisions one here: the Service keeps its ClusterIP, which the pod runner forwards).
+TEST_BED_SETTINGS = {"MODELCATALOG_ROUTER_LOAD_BALANCER": "true"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,11 +38,15 @@ def stop_recorded(pidfile: Path, signum: int) -> None:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_dir: Path, detached: bool = False) -> None:
-        """`detached`: the operator outlives this process (the demo leaves it running for the user)."""
+    def __init__(
+        self, kubeconfig: Path, log_dir: Path, detached: bool = False, env: dict[str, str] | None = None
+    ) -> None:
+        """`detached`: the operator outlives this process (the demo leaves it running for the user).
+        `env`: settings on top of this process's environment (settings.py)."""
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.detached = detached
+        self.env = TEST_BED_SETTINGS | (env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.health_port = free_port()
@@ -66,7 +74,7 @@ class OperatorProcess:
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy(),
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ | self.env,
                 start_new_session=self.detached,
             )  # fmt: skip
         self.pidfile.write_text(str(self.process.pid))
