@@ -12,6 +12,7 @@ import asyncio
 import base64
 import ipaddress
 import json
+import ssl
 import subprocess
 import time
 import uuid
@@ -195,7 +196,9 @@ def test_a_rotated_key_is_refused_and_the_secondary_stays_valid(workspace: Works
 
 
 def test_a_90_10_split_over_1000_requests(workspace: Workspace) -> None:
+    started = time.monotonic()
     served = asyncio.run(count_models(workspace, 1000, concurrency=16))
+    print(f"split over 1,000 requests in {time.monotonic() - started:.1f} s: {dict(served)}")
     assert sum(served.values()) == 1000, served
     green = served[GREEN_MODEL] / 10  # percent
     assert 7 <= green <= 13, served
@@ -309,6 +312,28 @@ def test_a_public_workspace_gets_a_load_balancer_limited_to_its_allowed_ranges(w
     assert spec["externalTrafficPolicy"] == "Local"
 
 
+ROUTER_KINDS = "serviceaccount,role,rolebinding,deployment,service"
+
+
+def router_objects(kube: Kube, namespace: str) -> list[str]:
+    selector = f"modelcatalog.io/owner-kind=Workspace,modelcatalog.io/owner-name={namespace}"
+    found = kube.kubectl("get", ROUTER_KINDS, "-n", namespace, "-l", selector, "-o", "name").stdout.split()
+    found += kube.kubectl("get", "clusterrolebinding", "-l", selector, "-o", "name").stdout.split()
+    return sorted(found)
+
+
+def test_the_router_comes_with_the_first_endpoint_is_restored_and_goes_with_the_last(
+    kube: Kube, namespace: str
+) -> None:
+    apply(kube, md(namespace, "idle", model=BLUE_MODEL, instanceType=A100_1X, instanceCount=0))
+    every = wait_for(lambda: len(found := router_objects(kube, namespace)) == 6 and found, 30, "the router's objects")
+    assert f"clusterrolebinding.rbac.authorization.k8s.io/modelcatalog-router-{namespace}" in every
+    kube.kubectl("delete", "role", "modelcatalog-router", "-n", namespace)
+    wait_for(lambda: router_objects(kube, namespace) == every, 30, "the deleted Role restored")
+    kube.kubectl("delete", "modeldeployment", "idle", "-n", namespace)
+    wait_for(lambda: router_objects(kube, namespace) == [], 30, "the router pruned with the last endpoint")
+
+
 def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
@@ -336,9 +361,10 @@ def test_tls_with_a_generated_certificate_verified_by_the_openai_client(workspac
     kube.kubectl("patch", "workspacenetwork", "workspace", "-n", ns, "--type=merge",
                  "-p", json.dumps({"spec": {"tlsSecretName": "router-tls"}}))  # fmt: skip
     url = f"https://{ip}:443"
-    wait_for(lambda: answers(f"{url}/readyz", verify=str(ca)), 90, "the router answering HTTPS on its Service")
+    trusting = ssl.create_default_context(cafile=str(ca))
+    wait_for(lambda: answers(f"{url}/readyz", verify=trusting), 90, "the router answering HTTPS on its Service")
     client = openai.OpenAI(base_url=f"{url}/v1", api_key=workspace.key(), max_retries=2, timeout=30,
-                           http_client=httpx2.Client(verify=str(ca)))  # fmt: skip
+                           http_client=httpx2.Client(verify=trusting))  # fmt: skip
     reply = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "secure hello"}])
     assert reply.choices[0].message.content == "hello secure"
     status = kube.get_json("modeldeployment", "chat-blue", "-n", ns)["status"]["endpoint"]
