@@ -59,12 +59,12 @@ def test_becomes_ready_when_its_pods_run_under_the_restricted_standard(kube: Kub
     ns = restricted_namespace
     apply_md(kube, ns, "chat")
     wait_ready(kube, ns, "chat")
-    status = md_status(kube, ns, "chat")
-    assert status["phase"] == "Ready"
+    # The pod runner marks the pod unready until its process answers, after kwok first said Ready.
+    status = wait_for(lambda: (s := md_status(kube, ns, "chat")).get("phase") == "Ready" and s, 30, "phase Ready")
     assert status["readyReplicas"] == 1
     assert status["observedGeneration"] == kube.get_json("modeldeployment", "chat", "-n", ns)["metadata"]["generation"]
-    assert status["endpoint"] == {"name": "chat", "url": f"http://chat.{ns}.svc.cluster.local/v1", "service": "chat",
-                                  "keysSecret": "chat-keys", "networkAccess": "Enabled"}  # fmt: skip
+    assert status["endpoint"] == {"name": "chat", "url": f"http://modelcatalog-router.{ns}.svc.cluster.local/v1",
+                                  "service": "chat", "keysSecret": "chat-keys", "networkAccess": "Enabled"}  # fmt: skip
     pod = kube.get_json("pods", "-n", ns, "-l", "modelcatalog.io/deployment=chat")["items"][0]
     node = kube.get_json("node", pod["spec"]["nodeName"])
     assert node["metadata"]["labels"]["modelcatalog.io/node-pool"] == "a100-1x"
@@ -298,8 +298,8 @@ def test_a_restart_converges_without_duplicates_and_without_writes(
     operator.start()
     wait_ready(kube, namespace, "chat")
     wait_ready(kube, namespace, "other")
-    deployments = kube.get_json("deployments", "-n", namespace)["items"]
-    assert sorted(d["metadata"]["name"] for d in deployments) == ["chat", "other"]
+    deployments = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-kind=ModelDeployment")
+    assert sorted(d["metadata"]["name"] for d in deployments["items"]) == ["chat", "other"]
     operator.restart()
     status_before = md_status(kube, namespace, "chat")
     wait_for(lambda: operator.metric("modelcatalog_reconciles_total") >= 2, 30, "the restarted operator to reconcile")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from modelcatalog.localcluster.podrunner import (
     ROUTER,
     TESTSERVER,
     ApiServer,
+    SecretMount,
     known_images,
     launch_for,
     ready_patch,
+    remap,
     repository,
     should_restart,
 )
@@ -78,3 +81,17 @@ def test_restart_policy() -> None:
 def test_ready_patch_sets_both_conditions() -> None:
     conditions = ready_patch(True)["status"]["conditions"]
     assert {(c["type"], c["status"]) for c in conditions} == {("Ready", "True"), ("ContainersReady", "True")}
+
+
+def test_secret_volumes_are_files_under_the_workdir_and_https_probes_stay_https() -> None:
+    tls = pod(Settings().router_image, volumes=[{"name": "tls", "secret": {"secretName": "router-tls"}}])
+    container = tls["spec"]["containers"][0]
+    container["volumeMounts"] = [{"name": "tls", "mountPath": "/etc/tls/", "readOnly": True}]
+    container["readinessProbe"]["httpGet"]["scheme"] = "HTTPS"
+    launch = launch_for(tls, IMAGES, API)
+    assert launch is not None
+    assert launch.secret_mounts == (SecretMount("tls", "router-tls", "/etc/tls"),)
+    assert launch.probe_scheme == "HTTPS"
+    local = {"/etc/tls": Path("/w/ws_p.volumes/tls")}
+    assert remap("/etc/tls/tls.crt", local) == "/w/ws_p.volumes/tls/tls.crt"
+    assert remap("/etc/tlsx/a", local) == "/etc/tlsx/a" and remap("8080", local) == "8080"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modelcatalog.api.base import DNS_LABEL, KubeModel, LabelSelector, Status, Toggle, cel, validations
+from modelcatalog.api.base import DNS_LABEL, DNS_SUBDOMAIN, KubeModel, LabelSelector, Status, Toggle, cel, validations
 
 # Bounds keep the CEL rules within the API server's cost budget: 43 characters is the longest IPv6 CIDR.
 Cidr = Annotated[str, Field(max_length=43)]
@@ -120,6 +120,13 @@ class WorkspaceNetworkSpec(KubeModel):
         default_factory=list, max_length=32, description="Allowed in when Disabled."
     )
     outbound: Outbound = Field(default_factory=Outbound, description="Outbound isolation mode and rules.")
+    tls_secret_name: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        max_length=253,
+        description="A kubernetes.io/tls Secret in this namespace (e.g. issued by cert-manager): the workspace"
+        " router serves HTTPS with it on port 443, and endpoint URLs become https://.",
+    )
 
 
 class NetworkPhase(StrEnum):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import time
+import urllib.error
+import urllib.request
 
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
@@ -59,7 +62,58 @@ def run(args: argparse.Namespace) -> int:
     wait_pending_reason(cluster)
     done(started)
     tour(cluster)
+    call_through_router(cluster)
     return ExitCode.OK
+
+
+def router_address(cluster: LocalCluster, timeout: float = 90) -> str:
+    """A ready router pod's IP and port: the pod runner runs the router there as a local process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=router",
+                                          "-o", "json"))["items"]  # fmt: skip
+        for pod in pods:
+            conditions = pod.get("status", {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
+                return f"{pod['status']['podIP']}:{port}"
+        time.sleep(1)
+    raise CliError(f"no router pod of namespace {NAMESPACE} became ready within {timeout:.0f} s")
+
+
+def chat(url: str, key: str | None, timeout: float = 30) -> tuple[int, dict[str, object]]:
+    body = {"model": "llama3-chat", "messages": [{"role": "user", "content": "hello from the model catalog demo"}]}
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310 (http)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (a loopback pod IP)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def call_through_router(cluster: LocalCluster, timeout: float = 60) -> None:
+    """A real chat completion through the workspace router with the endpoint's key, and the same
+    request refused without it."""
+    address = router_address(cluster)
+    url = f"http://{address}/v1/chat/completions"
+    secret = json.loads(cluster.kubectl("get", "secret", "llama3-chat-keys", "-n", NAMESPACE, "-o", "json"))
+    key = base64.b64decode(secret["data"]["primary"]).decode()
+    print(f"--- A chat completion through the workspace router ({url}), with the key from Secret llama3-chat-keys")
+    deadline = time.monotonic() + timeout
+    status, reply = chat(url, key)
+    while status != 200 and time.monotonic() < deadline:  # the router may still be learning the pods
+        time.sleep(1)
+        status, reply = chat(url, key)
+    print(f"    HTTP {status}: {json.dumps(reply)}")
+    if status != 200:
+        raise CliError(f"the router did not answer the chat completion: HTTP {status}")
+    status, refused = chat(url, None)
+    print(f"--- The same request without the key\n    HTTP {status}: {json.dumps(refused)}")
+    print("    From the host, with curl:")
+    print(f"    curl {url} -H 'Authorization: Bearer '$(kubectl get secret llama3-chat-keys -n {NAMESPACE} \\")
+    print("        -o jsonpath='{.data.primary}' | base64 -d) -H 'Content-Type: application/json' \\")
+    print("""        -d '{"model": "llama3-chat", "messages": [{"role": "user", "content": "hi"}]}'""")
 
 
 def wait_pending_reason(cluster: LocalCluster, timeout: float = 90) -> None:

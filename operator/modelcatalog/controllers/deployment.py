@@ -256,10 +256,14 @@ def pool(cluster: ClusterView, selector: dict[str, str]) -> Pool:
 
 
 def endpoint_status(cluster: ClusterView, namespace: str, name: str, spec: ModelDeploymentSpec) -> EndpointStatus:
+    """Callers reach the endpoint through the workspace router (the body's `model` names the endpoint)."""
+    from modelcatalog.controllers.router import tls_enabled
+    from modelcatalog.render.router import url
+
     endpoint = render.endpoint_of(name, spec)
     return EndpointStatus(
         name=endpoint,
-        url=f"http://{name}.{namespace}.svc.cluster.local/v1",
+        url=url(namespace, tls_enabled(cluster, namespace)),
         service=name,
         keys_secret=render.keys_secret_name(endpoint) if spec.auth_mode == AuthMode.KEY else None,
         network_access=cluster.public_access(namespace),

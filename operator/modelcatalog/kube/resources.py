@@ -44,6 +44,8 @@ BUILTIN = [
     ResourceInfo("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
     ResourceInfo("rbac.authorization.k8s.io/v1", "Role", "roles"),
     ResourceInfo("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+    ResourceInfo("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
+    ResourceInfo("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
     ResourceInfo("cilium.io/v2", "CiliumNetworkPolicy", "ciliumnetworkpolicies"),
     ResourceInfo("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False),
     ResourceInfo("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),

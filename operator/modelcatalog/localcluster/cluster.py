@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,9 +39,14 @@ def find_tools() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+MANIFESTS = Path(__file__).with_name("manifests")  # cluster-wide objects the chart will ship too
+
+
 def install_catalog(kubectl: Callable[..., str]) -> None:
-    """The CRDs and the default catalog, as a user would install them with kubectl."""
+    """The CRDs, the cluster-wide RBAC the operator binds to, and the default catalog, as a user would
+    install them with kubectl."""
     kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    kubectl("apply", "--server-side", "-f", str(MANIFESTS))
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     kubectl("apply", "--server-side", "-R", "-f", str(REPO_ROOT / "catalog"))
 
@@ -65,6 +71,15 @@ class LocalCluster:
     @property
     def cluster_dir(self) -> Path:
         return self.kwok_workdir / "clusters" / self.name
+
+    @property
+    def pods_dir(self) -> Path:
+        """The pod runner's log, and each pod's process log and token."""
+        return self.workdir / "pods" / self.name
+
+    @property
+    def runner_pidfile(self) -> Path:
+        return self.pods_dir / "podrunner.pid"
 
     def tool(self, binary: str) -> str:
         if self.tools is None:
@@ -99,7 +114,7 @@ class LocalCluster:
             "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_RANGE}",
             "--extra-args", f"kwok-controller=cidr={POD_RANGE}",
         ]  # fmt: skip
-        stderr = self._create(create)
+        stderr = self._create_retrying_port_races(create)
         if not self._api_ready():
             raise ClusterStartError(self._failure_report("the API server answering /readyz", stderr))
         try:
@@ -107,10 +122,49 @@ class LocalCluster:
             self._wait_ready()
         except ClusterStartError as error:
             raise ClusterStartError(self._failure_report("creating the node pools", str(error))) from error
+        self.start_pod_runner()
         return time.monotonic() - started
+
+    def start_pod_runner(self) -> None:
+        """Real local processes for the pods of known images, for the cluster's lifetime (docs/development.md).
+
+        A session of its own, so it outlives the command that started the cluster (the demo's);
+        `down()` stops it by its pid file."""
+        self._stop_pod_runner()
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "modelcatalog.localcluster.podrunner",
+            "--kubeconfig", str(self.kubeconfig), "--workdir", str(self.pods_dir),
+        ]  # fmt: skip
+        with (self.pods_dir / "podrunner.log").open("ab") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True
+            )  # fmt: skip
+        self.runner_pidfile.write_text(str(process.pid))
+
+    def _stop_pod_runner(self) -> None:
+        """SIGTERM (the runner stops its pods' processes), then SIGKILL of whatever is left of its session."""
+        try:
+            pid = int(self.runner_pidfile.read_text())
+            if b"modelcatalog.localcluster.podrunner" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                raise ValueError("the pid file names another process")
+        except (OSError, ValueError):
+            self.runner_pidfile.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # its session: pod processes that outlived it
+        self.runner_pidfile.unlink(missing_ok=True)
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; safe to call when nothing runs."""
+        self._stop_pod_runner()
         if not self.cluster_dir.exists():
             return
         subprocess.run(
@@ -132,6 +186,19 @@ class LocalCluster:
         if check and result.returncode != 0:
             raise ClusterStartError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
+
+    def _create_retrying_port_races(self, command: list[str], attempts: int = 3) -> str:
+        """kwokctl picks free ports when it starts each component, so two clusters started at once
+        (other worktrees, other sessions) can pick the same one: start again with fresh ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._create(command)
+            except ClusterStartError as error:
+                if attempt == attempts or "address already in use" not in str(error):
+                    raise
+                self.down()
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def _create(self, command: list[str]) -> str:
         """Run kwokctl create, stopping it as soon as a component has exited (kwokctl itself would wait

@@ -14,6 +14,10 @@ from pathlib import Path
 
 from modelcatalog.localcluster.cluster import REPO_ROOT as REPO
 
+# The test bed plays a platform that allows LoadBalancer routers for public workspaces (nothing
+# provisions one here: the Service keeps its ClusterIP, which the pod runner forwards).
+TEST_BED_SETTINGS = {"MODELCATALOG_ROUTER_LOAD_BALANCER": "true"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,12 +38,21 @@ def stop_recorded(pidfile: Path, signum: int) -> None:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_dir: Path, detached: bool = False, source: Path = REPO) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_dir: Path,
+        detached: bool = False,
+        env: dict[str, str] | None = None,
+        source: Path = REPO,
+    ) -> None:
         """`detached`: the operator outlives this process (the demo leaves it running for the user).
+        `env`: settings on top of this process's environment (settings.py).
         `source`: a checkout whose operator to run (the benchmarks compare against another commit's)."""
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.detached = detached
+        self.env = TEST_BED_SETTINGS | (env or {})
         self.source = source
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -69,7 +82,7 @@ class OperatorProcess:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, cwd=self.source,
-                env=os.environ | {"PYTHONPATH": str(self.source / "operator")},
+                env=os.environ | self.env | {"PYTHONPATH": str(self.source / "operator")},
                 start_new_session=self.detached,
             )  # fmt: skip
         self.pidfile.write_text(str(self.process.pid))

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -87,6 +89,35 @@ class Launch:
     probe_port: int
     restart_policy: str
     service_account: str | None
+    probe_scheme: str = "HTTP"
+    secret_mounts: tuple[SecretMount, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecretMount:
+    """A Secret volume the container mounts: the runner writes its keys as files under its workdir
+    and points env values and args under `path` there, as the kubelet's mount would."""
+
+    volume: str
+    secret: str
+    path: str
+
+
+def secret_mounts(container: dict[str, Any], pod_spec: dict[str, Any]) -> tuple[SecretMount, ...]:
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod_spec.get("volumes") or [] if (v.get("secret") or {})}
+    return tuple(
+        SecretMount(m["name"], secrets[m["name"]], m["mountPath"].rstrip("/"))
+        for m in container.get("volumeMounts") or []
+        if m.get("name") in secrets
+    )
+
+
+def remap(value: str, mounts: dict[str, Path]) -> str:
+    """A path under a mount, moved to where the runner wrote the volume's files."""
+    for path, local in mounts.items():
+        if value == path or value.startswith(path + "/"):
+            return str(local) + value[len(path) :]
+    return value
 
 
 def container_env(container: dict[str, Any], pod: dict[str, Any]) -> dict[str, str]:
@@ -153,6 +184,8 @@ def launch_for(pod: dict[str, Any], images: dict[str, tuple[str, ...]], api: Api
         probe_port=resolve_port(container, probe.get("port")) or port,
         restart_policy=spec.get("restartPolicy", "Always"),
         service_account=spec.get("serviceAccountName", "default") if automount else None,
+        probe_scheme=str(probe.get("scheme", "HTTP")).upper(),
+        secret_mounts=secret_mounts(container, spec),
     )
 
 
@@ -191,9 +224,18 @@ class PodProcess:
         while True:
             if launch.service_account:
                 env["MODELCATALOG_TOKEN_FILE"] = str(await self._token_file())
+            try:
+                mounts = await self._write_secret_volumes()
+            except ApiError as error:  # the kubelet would wait in ContainerCreating
+                log.warning("%s: a Secret volume cannot be mounted yet: %s", launch.key, error)
+                await asyncio.sleep(RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)])
+                failures += 1
+                continue
+            env = {k: remap(v, mounts) for k, v in env.items()}
+            argv = [remap(a, mounts) for a in launch.argv]
             log_file = self.workdir / f"{launch.namespace}_{launch.name}.log"
             with log_file.open("ab") as output:
-                process = await asyncio.create_subprocess_exec(*launch.argv, env=env, stdout=output, stderr=output)
+                process = await asyncio.create_subprocess_exec(*argv, env=env, stdout=output, stderr=output)
             probing = asyncio.create_task(self._probe_until_exit(process))
             try:
                 returncode = await process.wait()
@@ -226,11 +268,31 @@ class PodProcess:
         os.replace(handle.name, target)
         return target
 
+    async def _write_secret_volumes(self) -> dict[str, Path]:
+        """Each mounted Secret's keys as files (mode 0600) under the workdir; mount path -> local dir."""
+        launch = self.launch
+        found = {}
+        for mount in launch.secret_mounts:
+            secret = await self.client.get("v1", "Secret", mount.secret, launch.namespace)
+            if secret is None:
+                raise ApiError(404, "NotFound", f"secret {mount.secret!r} not found")
+            directory = self.workdir / f"{launch.namespace}_{launch.name}.volumes" / mount.volume
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for key, value in (secret.get("data") or {}).items():
+                target = directory / key
+                target.write_bytes(base64.b64decode(value))
+                target.chmod(0o600)
+            found[mount.path] = directory
+        return found
+
     async def _probe_until_exit(self, process: asyncio.subprocess.Process) -> None:
         launch = self.launch
-        url = f"http://{launch.ip}:{launch.probe_port}{launch.probe_path or '/'}"
+        scheme = "https" if launch.probe_scheme == "HTTPS" else "http"
+        url = f"{scheme}://{launch.ip}:{launch.probe_port}{launch.probe_path or '/'}"
         timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        # Like the kubelet, an HTTPS probe does not verify the certificate.
+        connector = aiohttp.TCPConnector(ssl=False)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while process.returncode is None:
                 await self._set_ready(await _answers(session, url))
                 await asyncio.sleep(PROBE_SECONDS)
@@ -422,8 +484,15 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         client = KubeClient.from_config(args.kubeconfig)
+        runner = asyncio.create_task(
+            PodRunner(client, api_server(args.kubeconfig), args.workdir, Settings.from_env()).run()
+        )
+        # SIGTERM (LocalCluster.down) stops every pod's process before the runner exits.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, runner.cancel)
         try:
-            await PodRunner(client, api_server(args.kubeconfig), args.workdir, Settings.from_env()).run()
+            await runner
+        except asyncio.CancelledError:
+            log.info("stopped")
         finally:
             await client.close()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from modelcatalog.kube.resources import ResourceInfo
-from modelcatalog.render import deployment, network
+from modelcatalog.render import deployment, network, router
 
 OWNERSHIP: dict[str, tuple[ResourceInfo, ...]] = {
     deployment.KIND: deployment.OWNS,
     network.KIND: network.OWNS,
+    router.KIND: router.OWNS,
 }
 
 

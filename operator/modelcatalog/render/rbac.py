@@ -22,6 +22,12 @@ READS = (
     resource("apiextensions.k8s.io/v1", "CustomResourceDefinition"),  # kopf finds the resources it serves
 )
 PEERING = resource("kopf.dev/v1", "ClusterKopfPeering")
+# The API server lets a Role or binding grant only what its creator holds (no `bind`/`escalate`
+# here): the routers' token reviews, which the operator grants them, it must hold itself.
+DELEGATED = (
+    ("authentication.k8s.io", "tokenreviews"),
+    ("authorization.k8s.io", "localsubjectaccessreviews"),
+)
 
 
 def group_of(info: ResourceInfo) -> str:
@@ -40,6 +46,9 @@ def operator_rules() -> list[dict[str, Any]]:
         grants[(group, READ)].add(kind.plural)
         grants[(group, ("get", "patch", "update"))].add(f"{kind.plural}/status")
     grants[("", ("create", "patch"))].add("events")
+    grants[("", ("get",))].add("namespaces")  # the router's ClusterRoleBinding is owned by its Namespace
+    for group, plural in DELEGATED:
+        grants[(group, ("create",))].add(plural)
     grants[(group_of(PEERING), (*READ, "create", "patch"))].add(PEERING.plural)
     return [
         {"apiGroups": [group], "resources": sorted(plurals), "verbs": list(verbs)}

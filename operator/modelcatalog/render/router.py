@@ -1,5 +1,12 @@
 """A workspace -> its router: ServiceAccount, Role, RoleBinding, token-review binding, Deployment, Service.
 
+Ownership: "Workspace" is not an API object, so nothing here has an owner reference to it. The
+labels say `owner-kind=Workspace, owner-name=<namespace>`; the operator prunes these objects by
+label when the namespace's last endpoint goes. The namespaced ones go with their namespace anyway;
+the cluster-scoped ClusterRoleBinding also carries a (non-controller) owner reference to the
+Namespace, so the garbage collector removes it when the namespace is deleted, even while no
+operator runs.
+
 RBAC cannot say "only Secrets with this label": the Role grants get/list/watch on every Secret of
 the workspace namespace, and the router lists them with the label selector
 `modelcatalog.io/owner-kind=Endpoint`. Keeping the router out of other Secrets would need them in
@@ -12,31 +19,50 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelcatalog import GROUP, labels
-from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD, Owner, metadata
+from modelcatalog.kube.resources import resource
+from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD, metadata
 from modelcatalog.router.settings import DEFAULT_PORT
 from modelcatalog.settings import Settings
 
 KIND = "Workspace"
 NAME = "modelcatalog-router"
+OWNS = (
+    resource("v1", "ServiceAccount"),
+    resource("rbac.authorization.k8s.io/v1", "Role"),
+    resource("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    resource("apps/v1", "Deployment"),
+    resource("v1", "Service"),
+)
 TOKENREVIEW_CLUSTER_ROLE = "modelcatalog-router-tokenreview"  # provided by the chart: create tokenreviews
 SERVICE_PORT = 80
+TLS_SERVICE_PORT = 443
+TLS_MOUNT = "/etc/modelcatalog/tls"
 
 
 @dataclass(frozen=True)
 class RouterInputs:
     namespace: str
-    owner: Owner
     settings: Settings
     replicas: int = 2
     public: bool = False
     allowed_source_ranges: tuple[str, ...] = field(default_factory=tuple)
+    tls_secret: str | None = None  # a kubernetes.io/tls Secret in the namespace: serve HTTPS with it
+    namespace_uid: str | None = None  # the ClusterRoleBinding's owner, for the garbage collector
 
     @property
     def labels(self) -> dict[str, str]:
-        return labels.managed(KIND, self.owner.name) | {labels.COMPONENT: labels.ROUTER}
+        return labels.managed(KIND, self.namespace) | {labels.COMPONENT: labels.ROUTER}
 
     def meta(self, name: str = NAME) -> dict[str, Any]:
-        return metadata(name, self.namespace, self.labels, [self.owner.reference()])
+        meta = metadata(name, self.namespace, self.labels, [])
+        del meta["ownerReferences"]
+        return meta
+
+
+def url(namespace: str, tls: bool) -> str:
+    """The OpenAI base URL of the workspace's endpoints (the body's `model` names the endpoint)."""
+    return f"{'https' if tls else 'http'}://{NAME}.{namespace}.svc.cluster.local/v1"
 
 
 def selector() -> dict[str, str]:
@@ -88,21 +114,28 @@ def role_binding(inputs: RouterInputs) -> dict[str, Any]:
 
 def tokenreview_binding(inputs: RouterInputs) -> dict[str, Any]:
     """Cluster-scoped: no owner reference can point at a namespaced owner, so it is pruned by label."""
+    meta: dict[str, Any] = {"name": f"{NAME}-{inputs.namespace}", "labels": inputs.labels}
+    if inputs.namespace_uid:
+        meta["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Namespace", "name": inputs.namespace, "uid": inputs.namespace_uid}
+        ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": {"name": f"{NAME}-{inputs.namespace}", "labels": inputs.labels},
+        "metadata": meta,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": TOKENREVIEW_CLUSTER_ROLE},
         "subjects": _subjects(inputs),
     }
 
 
-def _probe(path: str) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3}
+def _probe(path: str, tls: bool) -> dict[str, Any]:
+    get = {"path": path, "port": "http", "scheme": "HTTPS" if tls else "HTTP"}
+    return {"httpGet": get, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3}
 
 
 def deployment(inputs: RouterInputs) -> dict[str, Any]:
-    container = {
+    tls = inputs.tls_secret is not None
+    container: dict[str, Any] = {
         "name": "router",
         "image": inputs.settings.router_image,
         "env": [
@@ -110,17 +143,24 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
             {"name": "MODELCATALOG_ROUTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         ],
         "ports": [{"name": "http", "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
-        "readinessProbe": _probe("/readyz"),
-        "livenessProbe": _probe("/healthz"),
+        "readinessProbe": _probe("/readyz", tls),
+        "livenessProbe": _probe("/healthz", tls),
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": dict(RESTRICTED_CONTAINER),
     }
-    pod = {
+    pod: dict[str, Any] = {
         "serviceAccountName": NAME,
         "securityContext": dict(RESTRICTED_POD),
         "enableServiceLinks": False,
         "containers": [container],
     }
+    if inputs.tls_secret is not None:
+        container["env"] += [
+            {"name": "MODELCATALOG_ROUTER_TLS_CERT", "value": f"{TLS_MOUNT}/tls.crt"},
+            {"name": "MODELCATALOG_ROUTER_TLS_KEY", "value": f"{TLS_MOUNT}/tls.key"},
+        ]
+        container["volumeMounts"] = [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}]
+        pod["volumes"] = [{"name": "tls", "secret": {"secretName": inputs.tls_secret}}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -134,10 +174,11 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
 
 
 def service(inputs: RouterInputs) -> dict[str, Any]:
+    port = TLS_SERVICE_PORT if inputs.tls_secret is not None else SERVICE_PORT
     spec: dict[str, Any] = {
         "type": "ClusterIP",
         "selector": selector(),
-        "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
     }
     if inputs.public:
         spec |= {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
