@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -300,9 +301,18 @@ def test_a_restart_converges_without_duplicates_and_without_writes(
     wait_ready(kube, namespace, "other")
     deployments = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-kind=ModelDeployment")
     assert sorted(d["metadata"]["name"] for d in deployments["items"]) == ["chat", "other"]
+    # Every child kind: an autoscaler, and the workspace's policies and router.
+    apply_md(kube, namespace, "scaled", instanceCount=0, autoscale={"minReplicas": 1, "maxReplicas": 2})
+    network = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "WorkspaceNetwork",
+               "metadata": {"name": "workspace", "namespace": namespace},
+               "spec": {"outbound": {"mode": "AllowInternetOutbound"}}}  # fmt: skip
+    kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(network))
+    wait_ready(kube, namespace, "scaled")
+    kube.kubectl("wait", "--for=condition=Ready", "workspacenetwork/workspace", "-n", namespace, "--timeout=60s")
     operator.restart()
     status_before = md_status(kube, namespace, "chat")
-    wait_for(lambda: operator.metric("modelcatalog_reconciles_total") >= 2, 30, "the restarted operator to reconcile")
+    wait_for(lambda: operator.metric("modelcatalog_reconciles_total") >= 5, 30, "the restarted operator to reconcile")
+    time.sleep(3)  # the rest of the first pass, and any write it would make
     assert operator.metric("modelcatalog_child_writes_total") == 0, "a restart with nothing changed wrote children"
     assert md_status(kube, namespace, "chat") == status_before
 

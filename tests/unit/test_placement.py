@@ -81,3 +81,22 @@ def test_a_platform_can_require_weights_pinned_to_a_commit() -> None:
     commit = model_spec(weights={"repository": "org/model", "revision": "0123456789abcdef0123456789abcdef01234567"})
     assert isinstance(resolve("m", commit, "a100", types, True), Placement)
     assert isinstance(resolve("m", branch, "a100", types), Placement)
+
+
+def test_a_malformed_catalog_entry_is_a_reason_on_the_deployments_that_use_it_not_a_crash() -> None:
+    from pydantic import ValidationError
+
+    from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec
+
+    try:
+        CatalogModelSpec.model_validate({"displayName": "broken"})
+    except ValidationError as error:
+        bad_model = error
+    try:
+        InstanceTypeSpec.model_validate({"cpu": "lots"})
+    except ValidationError as error:
+        bad_type = error
+    problem = refusal("broken", bad_model, "a100", {"a100": instance_type()})
+    assert problem.reason == "InvalidModel" and "CatalogModel broken: spec." in problem.message
+    problem = refusal("m", model_spec(), "odd", {"odd": bad_type, "a100": instance_type()})
+    assert problem.reason == "InvalidInstanceType" and "fitting types: a100" in problem.message
