@@ -11,6 +11,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from modelcatalog import GROUP
+from modelcatalog.catalog.seed import seed as seed_catalog
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import ClusterView
 from modelcatalog.kube import clusternetwork
@@ -48,6 +49,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.peering.lifetime = 30  # a crashed peer stops counting after this
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
     memo.settings = await load_settings(memo.client)  # the modelcatalog-settings ConfigMap under the env
+    await seed_catalog(memo.client, memo.settings.namespace)  # the chart's default catalog, if it ships one
     peering = settings.peering.name
     # The peering object must exist before replicas can see each other; create it if missing.
     if not settings.peering.standalone and await memo.client.get("kopf.dev/v1", "ClusterKopfPeering", peering) is None:

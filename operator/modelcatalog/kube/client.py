@@ -153,12 +153,15 @@ class KubeClient:
         result: dict[str, Any] = await self._request("GET", info.path(), params=params)
         return result
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply with our one field manager, taking over fields others changed (drift)."""
+    async def apply(
+        self, manifest: dict[str, Any], field_manager: str = FIELD_MANAGER, force: bool = True
+    ) -> dict[str, Any]:
+        """Server-side apply with our one field manager, taking over fields others changed (drift);
+        `force=False`: a field another manager set is a 409 conflict, not taken."""
         info = resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         path = info.path(meta.get("namespace"), meta["name"])
-        params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        params = {"fieldManager": field_manager, "force": "true" if force else "false"}
         result: dict[str, Any] = await self._request(
             "PATCH", path, manifest, params, content_type="application/apply-patch+yaml"
         )
