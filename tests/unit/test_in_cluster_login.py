@@ -49,3 +49,16 @@ def test_the_address_is_the_service_hosts_ipv6_in_brackets(tmp_path: Path, host:
     token.write_text("t")
     found = InCluster.from_env({"KUBERNETES_SERVICE_HOST": host, "MODELCATALOG_TOKEN_FILE": str(token)})
     assert found is not None and found.server == server
+
+
+def test_a_kubeconfig_token_is_sent(tmp_path: Path) -> None:
+    """A ServiceAccount token in a kubeconfig (what `kubectl create token` gives), not only client certs."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: sa\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: sa, user: {token: abc}}]\ncontexts: [{name: sa, context: {cluster: c, user: sa}}]\n"
+    )
+    from modelcatalog.kube.client import KubeClient
+
+    assert KubeClient.from_config(str(kubeconfig))._headers() == {"Authorization": "Bearer abc"}

@@ -93,7 +93,8 @@ class KubeClient:
             context = ssl.create_default_context(cafile=config.ssl_ca_cert)
             if config.cert_file:
                 context.load_cert_chain(config.cert_file, config.key_file)
-        token = config.api_key.get("authorization")
+        # kubernetes>=35 names a kubeconfig token "BearerToken"; earlier releases "authorization".
+        token = config.api_key.get("BearerToken") or config.api_key.get("authorization")
         return cls(config.host, context, token, None)
 
     def _ensure_session(self) -> aiohttp.ClientSession:
