@@ -157,8 +157,8 @@ def test_the_operator_as_its_service_account_reconciles_deployments_and_networks
 ) -> None:
     kube = release
     # The default catalog, applied by the operator from the chart's ConfigMap.
-    model = wait_for(lambda: kube.kubectl("get", "catalogmodel", "meta-llama-3-8b-instruct", "-o", "json", "--show-managed-fields",
-                                          check=False).stdout, 60, "the default catalog")  # fmt: skip
+    get = ("get", "catalogmodel", "meta-llama-3-8b-instruct", "-o", "json", "--show-managed-fields")
+    model = wait_for(lambda: kube.kubectl(*get, check=False).stdout, 60, "the default catalog")
     managers = {m["manager"] for m in json.loads(model)["metadata"]["managedFields"]}
     assert "modelcatalog-default-catalog" in managers
     kube.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples/modeldeployment.yaml"))
