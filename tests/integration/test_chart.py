@@ -204,6 +204,42 @@ def test_upgrade_rolls_the_operator_on_a_settings_change_and_updates_crd_schemas
     )
 
 
+WATCHED = "modeldeployments,workspacenetworks,serverlessendpoints,deployments,services,secrets,networkpolicies,pdb"
+
+
+def versions(kube: Kube, namespace: str) -> dict[str, str]:
+    items = kube.get_json(WATCHED, "-n", namespace)["items"]
+    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+
+def settled(kube: Kube, namespace: str) -> dict[str, str]:
+    """Versions that stay the same over 5 s (the operator has finished with the namespace)."""
+    previous: dict[str, str] = {}
+
+    def same() -> dict[str, str] | None:
+        nonlocal previous
+        now = versions(kube, namespace)
+        stable = now if now == previous else None
+        previous = now
+        return stable
+
+    return wait_for(same, 90, "the namespace to settle", interval=5)
+
+
+@pytest.mark.parametrize("apply", [("apply", "--server-side"), ("apply",)], ids=["server-side", "client-side"])
+def test_reapplying_the_examples_writes_nothing(
+    release: Kube, chart_operator: OperatorProcess, namespace: str, apply: tuple[str, ...]
+) -> None:
+    kube = release
+    kube.kubectl(*apply, "-n", namespace, "-f", str(REPO / "examples"))
+    for name in ("llama3-chat", "mistral-blue", "mistral-green"):
+        kube.kubectl("wait", "--for=condition=Ready", f"modeldeployment/{name}", "-n", namespace, "--timeout=120s")
+    before = settled(kube, namespace)
+    assert any(key.startswith("NetworkPolicy/") for key in before) and "ServerlessEndpoint/phi3-mini" in before
+    kube.kubectl(*apply, "-n", namespace, "-f", str(REPO / "examples"))
+    assert settled(kube, namespace) == before, "re-applying the same manifests wrote something"
+
+
 def test_uninstall_keeps_the_crds_the_catalog_and_the_users_objects(release: Kube, namespace: str) -> None:
     kube = release
     manifest: dict[str, Any] = yaml.safe_load((REPO / "examples/modeldeployment.yaml").read_text())
