@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv tools crds catalog lint fmt test test-unit test-integration cluster-up cluster-down demo bench clean
+.PHONY: help venv tools crds chart catalog lint fmt test test-unit test-integration cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make demo          local control plane + operator + catalog + examples"
@@ -13,7 +13,8 @@ help:
 	@echo "make test-unit     fast tests, no cluster"
 	@echo "make cluster-up    start the local cluster (kubeconfig: .work/modelcatalog.kubeconfig)"
 	@echo "make cluster-down  stop it"
-	@echo "make crds          regenerate crds/ from the pydantic models"
+	@echo "make crds          regenerate crds/ (and the chart's copy) from the pydantic models"
+	@echo "make chart         regenerate the chart's generated files (CRDs, RBAC, default catalog)"
 	@echo "make catalog       normalise catalog/ (derived labels, GPU memory, prices.yaml)"
 	@echo "make bench         benchmarks (prints figures)"
 
@@ -30,9 +31,14 @@ tools:
 
 crds: venv
 	$(BIN)/python -m modelcatalog.api.crdgen
+	$(BIN)/python -m modelcatalog.chartgen
+
+chart: venv
+	$(BIN)/python -m modelcatalog.chartgen
 
 catalog: venv
 	$(BIN)/modelcatalog catalog normalize
+	$(BIN)/python -m modelcatalog.chartgen
 
 lint: venv
 	$(BIN)/ruff check operator tests bench

@@ -11,12 +11,13 @@ import kopf
 from prometheus_client import start_http_server
 
 from modelcatalog import GROUP
+from modelcatalog.catalog.seed import seed as seed_catalog
 from modelcatalog.controllers import work
 from modelcatalog.controllers.catalog import KIND as CATALOG_KIND
 from modelcatalog.controllers.cluster import ClusterView
 from modelcatalog.controllers.peering import Gate
 from modelcatalog.kube import clusternetwork
-from modelcatalog.kube.client import IN_CLUSTER_TOKEN, KubeClient
+from modelcatalog.kube.client import InCluster, KubeClient
 from modelcatalog.kube.resources import ResourceInfo
 from modelcatalog.render.deployment import KIND as DEPLOYMENT_KIND
 from modelcatalog.render.network import KIND as NETWORK_KIND
@@ -50,6 +51,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.peering.lifetime = 30  # a crashed peer stops counting after this
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
     memo.settings = await load_settings(memo.client)  # the modelcatalog-settings ConfigMap under the env
+    await seed_catalog(memo.client, memo.settings.namespace)  # the chart's default catalog, if it ships one
     peering = settings.peering.name
     # The peering object must exist before replicas can see each other; create it if missing.
     if not settings.peering.standalone and await memo.client.get("kopf.dev/v1", "ClusterKopfPeering", peering) is None:
@@ -73,9 +75,24 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
 @kopf.on.login()
 def login(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> kopf.ConnectionInfo | None:
     """In a pod, the ServiceAccount; otherwise the kubeconfig named now (not when a library was imported)."""
-    if not os.environ.get("MODELCATALOG_KUBECONFIG") and IN_CLUSTER_TOKEN.exists():
-        return kopf.login_with_service_account(settings=settings, logger=logger)
+    in_cluster = None if os.environ.get("MODELCATALOG_KUBECONFIG") else InCluster.from_env()
+    if in_cluster is not None:
+        return service_account_login(in_cluster, settings)
     return kopf.login_with_kubeconfig(settings=settings, logger=logger)
+
+
+def service_account_login(in_cluster: InCluster, settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
+    """kopf's own service-account login reads fixed paths and names kubernetes.default.svc (cluster DNS);
+    this one takes the address from KUBERNETES_SERVICE_HOST/PORT and the files from InCluster. kopf calls
+    it again on a 401, which picks up a rotated token."""
+    return kopf.ConnectionInfo(
+        server=in_cluster.server,
+        ca_path=str(in_cluster.ca_file) if in_cluster.ca_file.exists() else None,
+        token=in_cluster.token() or None,
+        scheme="Bearer",
+        default_namespace=in_cluster.namespace,
+        trust_env=settings.networking.trust_env,
+    )
 
 
 async def resync_forever(memo: kopf.Memo) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.metrics import API_WRITES
 
 FIELD_MANAGER = "modelcatalog"
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+IN_CLUSTER_TOKEN = SERVICE_ACCOUNT_DIR / "token"
 TOKEN_REFRESH_SECONDS = 60
 WATCH_BUFFER_BYTES = 4 * 1024 * 1024  # one watch event (one object) must fit
 
@@ -28,6 +31,42 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """How a process in a pod reaches the API server: KUBERNETES_SERVICE_HOST/PORT, the ServiceAccount's
+    token and CA files (MODELCATALOG_TOKEN_FILE / MODELCATALOG_CA_FILE when set: a pod runner or a
+    projected volume mounted elsewhere; else the kubelet's fixed paths)."""
+
+    server: str
+    token_file: Path
+    ca_file: Path
+    namespace: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> InCluster | None:
+        """None outside a pod (no KUBERNETES_SERVICE_HOST, or no token file)."""
+        env = os.environ if env is None else env
+        host = env.get("KUBERNETES_SERVICE_HOST")
+        token_file = Path(env.get("MODELCATALOG_TOKEN_FILE") or IN_CLUSTER_TOKEN)
+        if not host or not token_file.exists():
+            return None
+        host = f"[{host}]" if ":" in host else host
+        namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+        namespace = env.get("MODELCATALOG_NAMESPACE") or (
+            namespace_file.read_text().strip() if namespace_file.exists() else None
+        )
+        return cls(
+            server=f"https://{host}:{env.get('KUBERNETES_SERVICE_PORT', '443')}",
+            token_file=token_file,
+            ca_file=Path(env.get("MODELCATALOG_CA_FILE") or SERVICE_ACCOUNT_DIR / "ca.crt"),
+            namespace=namespace or None,
+        )
+
+    def token(self) -> str:
+        """Read each time: the kubelet rotates a projected token (hourly by default)."""
+        return self.token_file.read_text().strip()
 
 
 class KubeClient:
@@ -41,21 +80,22 @@ class KubeClient:
 
     @classmethod
     def from_config(cls, kubeconfig: str | None = None) -> KubeClient:
-        """From a kubeconfig (path, KUBECONFIG, ~/.kube/config) or, inside a pod, the ServiceAccount."""
+        """From a kubeconfig (path, KUBECONFIG, ~/.kube/config) or, inside a pod (no kubeconfig named), the
+        ServiceAccount (InCluster: token and CA files from the environment when set)."""
+        in_cluster = InCluster.from_env() if kubeconfig is None else None
+        if in_cluster is not None:
+            pod_context = ssl.create_default_context(cafile=in_cluster.ca_file)
+            return cls(in_cluster.server, pod_context, None, in_cluster.token_file)
         config = kubernetes.client.Configuration()
-        token_file = None
-        if kubeconfig is None and IN_CLUSTER_TOKEN.exists():
-            kubernetes.config.load_incluster_config(client_configuration=config)
-            token_file = IN_CLUSTER_TOKEN
-        else:
-            kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=config)
+        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=config)
         context: ssl.SSLContext | bool = False
         if config.verify_ssl:
             context = ssl.create_default_context(cafile=config.ssl_ca_cert)
             if config.cert_file:
                 context.load_cert_chain(config.cert_file, config.key_file)
-        token = config.api_key.get("authorization")
-        return cls(config.host, context, token, token_file)
+        # kubernetes>=35 names a kubeconfig token "BearerToken"; earlier releases "authorization".
+        token = config.api_key.get("BearerToken") or config.api_key.get("authorization")
+        return cls(config.host, context, token, None)
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -114,12 +154,15 @@ class KubeClient:
         result: dict[str, Any] = await self._request("GET", info.path(), params=params)
         return result
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply with our one field manager, taking over fields others changed (drift)."""
+    async def apply(
+        self, manifest: dict[str, Any], field_manager: str = FIELD_MANAGER, force: bool = True
+    ) -> dict[str, Any]:
+        """Server-side apply with our one field manager, taking over fields others changed (drift);
+        `force=False`: a field another manager set is a 409 conflict, not taken."""
         info = resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         path = info.path(meta.get("namespace"), meta["name"])
-        params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        params = {"fieldManager": field_manager, "force": "true" if force else "false"}
         result: dict[str, Any] = await self._request(
             "PATCH", path, manifest, params, content_type="application/apply-patch+yaml"
         )

@@ -1,7 +1,9 @@
 """The operator's RBAC, derived from what each kind owns and what the controllers read.
 
-The Helm chart renders these rules; a child kind added to `render.owners.OWNERSHIP` appears here
-with no other edit. No wildcards, no escalate, bind or impersonate.
+The Helm chart renders these rules (`make chart` writes them to charts/modelcatalog/files/rbac.yaml; a
+unit test fails on drift); a child kind added to `render.owners.OWNERSHIP` appears here with no other
+edit. No wildcards, no escalate or impersonate; `bind` only on the routers' token-review ClusterRole, by
+name, so the operator can bind routers to it without holding token reviews itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from modelcatalog.api.kinds import KINDS
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.render.owners import child_resources
+from modelcatalog.render.router import TOKENREVIEW_CLUSTER_ROLE
 
 READ = ("get", "list", "watch")
 WRITE = (*READ, "create", "patch", "update", "delete")
@@ -19,6 +22,7 @@ READS = (
     resource("v1", "Pod"),
     resource("v1", "Node"),
     resource("discovery.k8s.io/v1", "EndpointSlice"),  # the API server's addresses, for egress policies
+    resource("networking.k8s.io/v1", "ServiceCIDR"),  # the Service ranges, never "the internet" (clusternetwork)
     resource("apiextensions.k8s.io/v1", "CustomResourceDefinition"),  # kopf finds the resources it serves
 )
 PEERING = resource("kopf.dev/v1", "ClusterKopfPeering")
@@ -50,7 +54,31 @@ def operator_rules() -> list[dict[str, Any]]:
     for group, plural in DELEGATED:
         grants[(group, ("create",))].add(plural)
     grants[(group_of(PEERING), (*READ, "create", "patch"))].add(PEERING.plural)
-    return [
+    rules = [
         {"apiGroups": [group], "resources": sorted(plurals), "verbs": list(verbs)}
         for (group, verbs), plurals in sorted(grants.items())
     ]
+    bind = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"]}
+    return [*rules, bind | {"resourceNames": [TOKENREVIEW_CLUSTER_ROLE]}]
+
+
+def router_tokenreview_rules() -> list[dict[str, Any]]:
+    """The ClusterRole the chart ships for the workspace routers (bound per workspace by the operator)."""
+    return [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]
+
+
+def catalog_rules() -> list[dict[str, Any]]:
+    """Write access to the catalog kinds, granted only when the chart installs the default catalog (the
+    operator applies it from a ConfigMap: catalog/seed.py)."""
+    plurals = sorted(kind.plural for kind in KINDS if not kind.namespaced)
+    return [{"apiGroups": [group_of(resource(KINDS[0].api_version, KINDS[0].kind))], "resources": plurals,
+             "verbs": ["create", "patch"]}]  # fmt: skip
+
+
+def namespace_rules() -> list[dict[str, Any]]:
+    """The Role in the operator's own namespace: its settings and default-catalog ConfigMaps, by name."""
+    from modelcatalog.catalog.seed import SEED_CONFIGMAP
+    from modelcatalog.settings import CONFIGMAP
+
+    names = [CONFIGMAP, SEED_CONFIGMAP]
+    return [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": names}]
