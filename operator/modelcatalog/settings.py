@@ -179,6 +179,8 @@ class Settings:
     topology_keys: tuple[str, ...] = ("kubernetes.io/hostname",)
     # Liveness by TCP (a server busy with long generations is not restarted) or by the health path.
     liveness_probe: str = "tcp"
+    # Seconds a model server keeps serving after its pod starts terminating, so routers stop picking it first.
+    pre_stop_seconds: int = 5
     # Whether a workspace with public network access gets a LoadBalancer router Service. Off by
     # default: a LoadBalancer costs money and opens the cluster, so the platform opts in.
     router_load_balancer: bool = False
@@ -226,6 +228,7 @@ class Settings:
             topology_spread=_choice(env, "MODELCATALOG_TOPOLOGY_SPREAD", cls.topology_spread, SPREAD_MODES),
             topology_keys=_list(env, "MODELCATALOG_TOPOLOGY_KEYS", cls.topology_keys),
             liveness_probe=_choice(env, "MODELCATALOG_LIVENESS_PROBE", cls.liveness_probe, LIVENESS_MODES),
+            pre_stop_seconds=int(_number(env, "MODELCATALOG_PRE_STOP_SECONDS", cls.pre_stop_seconds, 0, 300)),
             router_load_balancer=_flag(env, "MODELCATALOG_ROUTER_LOAD_BALANCER", cls.router_load_balancer),
         )
 

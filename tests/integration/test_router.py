@@ -188,7 +188,7 @@ def test_a_rotated_key_is_refused_and_the_secondary_stays_valid(workspace: Works
     old = workspace.key()
     secondary = workspace.key(slot="secondary")
     workspace.kube.kubectl("annotate", "modeldeployment", "chat-blue", "-n", workspace.namespace,
-                           "modelcatalog.io/rotate-key=primary")  # fmt: skip
+                           "modelcatalog.io/rotate-key=primary/router-test")  # fmt: skip
     new = wait_for(lambda: (k := workspace.key()) != old and k, 30, "a new primary key")
     wait_for(lambda: workspace.status("chat/completions", old, chat_body()) == 401, 30, "the old key refused")
     assert workspace.status("chat/completions", new, chat_body()) == 200

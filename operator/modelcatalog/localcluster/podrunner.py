@@ -91,6 +91,7 @@ class Launch:
     service_account: str | None
     probe_scheme: str = "HTTP"
     secret_mounts: tuple[SecretMount, ...] = ()
+    pre_stop_seconds: int = 0  # the container's preStop sleep: it keeps serving that long once deleted
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,13 @@ def launch_for(pod: dict[str, Any], images: dict[str, tuple[str, ...]], api: Api
         service_account=spec.get("serviceAccountName", "default") if automount else None,
         probe_scheme=str(probe.get("scheme", "HTTP")).upper(),
         secret_mounts=secret_mounts(container, spec),
+        pre_stop_seconds=pre_stop_seconds(container),
     )
+
+
+def pre_stop_seconds(container: dict[str, Any]) -> int:
+    pre_stop = (container.get("lifecycle") or {}).get("preStop") or {}
+    return int((pre_stop.get("sleep") or {}).get("seconds") or 0)
 
 
 def is_loopback(ip: str) -> bool:
@@ -307,7 +314,10 @@ class PodProcess:
         except ApiError as error:
             log.warning("could not mark %s ready=%s: %s", self.launch.key, ready, error)
 
-    async def stop(self) -> None:
+    async def stop(self, graceful: bool = False) -> None:
+        """Stop the process; `graceful` (the pod is being deleted) runs the preStop sleep first, as a kubelet."""
+        if graceful and self.launch.pre_stop_seconds:
+            await asyncio.sleep(self.launch.pre_stop_seconds)
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
@@ -383,6 +393,7 @@ class PodRunner:
         self.pods: dict[str, dict[str, Any]] = {}
         self.processes: dict[str, PodProcess] = {}
         self.proxies: dict[str, list[ServiceProxy]] = {}
+        self.stopping: set[asyncio.Task[None]] = set()
 
     async def on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
@@ -393,7 +404,9 @@ class PodRunner:
             self.pods[key] = pod
         running = self.processes.get(key)
         if running is not None and (launch is None or launch.uid != running.launch.uid):
-            await self.processes.pop(key).stop()
+            stopping = asyncio.get_running_loop().create_task(self.processes.pop(key).stop(graceful=True))
+            self.stopping.add(stopping)
+            stopping.add_done_callback(self.stopping.discard)
             running = None
         if launch is not None and running is None:
             self.processes[key] = PodProcess(launch, self.client, self.workdir)
@@ -457,6 +470,8 @@ class PodRunner:
                 self.follow("/api/v1/pods", self.on_pod), self.follow("/api/v1/services", self.on_service)
             )
         finally:
+            for task in list(self.stopping):
+                task.cancel()
             for process in self.processes.values():
                 await process.stop()
             for proxies in self.proxies.values():

@@ -212,6 +212,8 @@ def server_container(inputs: DeploymentInputs) -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
         **probes(inputs),
+        # Routers stop sending before the server stops: they see the pod terminating, then it drains.
+        "lifecycle": {"preStop": {"sleep": {"seconds": inputs.settings.pre_stop_seconds}}},
     }
 
 
