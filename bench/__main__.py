@@ -102,7 +102,7 @@ class StatusWatch:
 def testbed(
     name: str = "bench", source: Path = REPO_ROOT
 ) -> Iterator[tuple[LocalCluster, OperatorProcess, kubernetes.client.ApiClient]]:
-    cluster = LocalCluster(name)
+    cluster = LocalCluster(name, run_pods=False)  # the operator alone: no router or model-server processes
     cluster.up()
     cluster.install()
     operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs", source=source)

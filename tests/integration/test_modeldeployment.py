@@ -302,7 +302,7 @@ def test_a_restart_converges_without_duplicates_and_without_writes(
     deployments = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-kind=ModelDeployment")
     assert sorted(d["metadata"]["name"] for d in deployments["items"]) == ["chat", "other"]
     # Every child kind: an autoscaler, and the workspace's policies and router.
-    apply_md(kube, namespace, "scaled", instanceCount=0, autoscale={"minReplicas": 1, "maxReplicas": 2})
+    apply_md(kube, namespace, "scaled", instanceCount=1, autoscale={"minReplicas": 1, "maxReplicas": 2})
     network = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "WorkspaceNetwork",
                "metadata": {"name": "workspace", "namespace": namespace},
                "spec": {"outbound": {"mode": "AllowInternetOutbound"}}}  # fmt: skip

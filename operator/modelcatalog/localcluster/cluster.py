@@ -59,6 +59,7 @@ class LocalCluster:
     workdir: Path = field(default_factory=lambda: REPO_ROOT / ".work")
     tools: Path | None = None
     start_timeout: int = 60  # seconds for the components to come up; a healthy start takes ~5
+    run_pods: bool = True  # the pod runner; the operator benchmarks measure the operator alone without it
 
     @property
     def kubeconfig(self) -> Path:
@@ -122,7 +123,8 @@ class LocalCluster:
             self._wait_ready()
         except ClusterStartError as error:
             raise ClusterStartError(self._failure_report("creating the node pools", str(error))) from error
-        self.start_pod_runner()
+        if self.run_pods:
+            self.start_pod_runner()
         return time.monotonic() - started
 
     def start_pod_runner(self) -> None:
