@@ -34,20 +34,22 @@ def test_only_endpoints_accepted_onto_a_pool_are_served() -> None:
 
 async def test_a_serverless_endpoint_answers_from_the_pool_and_its_key_reads_its_usage() -> None:
     async with backends(1) as [pool], router_bed({"endpoints": []}) as bed:
-        found = serverless_from_object(endpoint_object("chat", pool))
+        found = serverless_from_object(endpoint_object("metered-chat", pool))
         assert found is not None
         bed.router.state.set_serverless(found)
-        bed.router.state.set_keys("chat", Keys(KEY, "other"))
+        bed.router.state.set_keys("metered-chat", Keys(KEY, "other"))
         client = bed.client(KEY)
-        reply = await client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "a b c"}])
+        reply = await client.chat.completions.create(
+            model="metered-chat", messages=[{"role": "user", "content": "a b c"}]
+        )
         assert reply.model == "phi" and reply.usage is not None
         stream = await client.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "a b"}], stream=True
+            model="metered-chat", messages=[{"role": "user", "content": "a b"}], stream=True
         )
         chunks = [chunk async for chunk in stream]  # no include_usage asked: the router asks for it
         assert chunks[-1].usage is not None
         status, text = await bed.get("/v1/usage", KEY)
         (entry,) = json.loads(text)["data"]
-        assert status == 200 and entry["endpoint"] == "chat" and entry["requests"] == 2
+        assert status == 200 and entry["endpoint"] == "metered-chat" and entry["requests"] == 2
         assert entry["prompt_tokens"] == reply.usage.prompt_tokens + chunks[-1].usage.prompt_tokens
         assert (await bed.get("/v1/usage", "wrong"))[0] == 401
