@@ -184,6 +184,20 @@ class Settings:
     # Whether a workspace with public network access gets a LoadBalancer router Service. Off by
     # default: a LoadBalancer costs money and opens the cluster, so the platform opts in.
     router_load_balancer: bool = False
+    # --- serverless (docs/settings.md) ---
+    # Open-weight catalog models the platform offers on its own shared pool, whatever the catalog's
+    # serverless offer says (regions, offer lifecycle): the model's own lifecycle still applies.
+    serverless_pool_models: tuple[str, ...] = ()
+    serverless_pool_replicas: int = 1
+    # Publishers whose models need no terms acceptance when the catalog has no serverless offer to say so.
+    first_party_publishers: tuple[str, ...] = ("Microsoft",)
+    # The upstream provider API that serves models without open weights, and its credential Secret
+    # (in the serverless namespace). Unset: such models are refused with a condition.
+    serverless_upstream_url: str | None = None
+    serverless_upstream_secret: str | None = None
+    # The limits an endpoint gets when neither it nor the model's offer sets any.
+    serverless_requests_per_minute: int = 60
+    serverless_tokens_per_minute: int = 100_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, configmap: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +244,19 @@ class Settings:
             liveness_probe=_choice(env, "MODELCATALOG_LIVENESS_PROBE", cls.liveness_probe, LIVENESS_MODES),
             pre_stop_seconds=int(_number(env, "MODELCATALOG_PRE_STOP_SECONDS", cls.pre_stop_seconds, 0, 300)),
             router_load_balancer=_flag(env, "MODELCATALOG_ROUTER_LOAD_BALANCER", cls.router_load_balancer),
+            serverless_pool_models=_list(env, "MODELCATALOG_SERVERLESS_POOL_MODELS", cls.serverless_pool_models),
+            serverless_pool_replicas=int(
+                _number(env, "MODELCATALOG_SERVERLESS_POOL_REPLICAS", cls.serverless_pool_replicas, 1, 100)
+            ),
+            first_party_publishers=_list(env, "MODELCATALOG_FIRST_PARTY_PUBLISHERS", cls.first_party_publishers),
+            serverless_upstream_url=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_URL") or None,
+            serverless_upstream_secret=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_SECRET") or None,
+            serverless_requests_per_minute=int(
+                _number(env, "MODELCATALOG_SERVERLESS_REQUESTS_PER_MINUTE", cls.serverless_requests_per_minute, 1, 1e9)
+            ),
+            serverless_tokens_per_minute=int(
+                _number(env, "MODELCATALOG_SERVERLESS_TOKENS_PER_MINUTE", cls.serverless_tokens_per_minute, 1, 1e12)
+            ),
         )
 
     def apply_clock(self) -> None:

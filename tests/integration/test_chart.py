@@ -235,7 +235,7 @@ def test_reapplying_the_examples_writes_nothing(
     for name in ("llama3-chat", "mistral-blue", "mistral-green"):
         kube.kubectl("wait", "--for=condition=Ready", f"modeldeployment/{name}", "-n", namespace, "--timeout=120s")
     before = settled(kube, namespace)
-    assert any(key.startswith("NetworkPolicy/") for key in before) and "ServerlessEndpoint/phi3-mini" in before
+    assert any(key.startswith("NetworkPolicy/") for key in before) and "ServerlessEndpoint/phi-mini" in before
     kube.kubectl(*apply, "-n", namespace, "-f", str(REPO / "examples"))
     assert settled(kube, namespace) == before, "re-applying the same manifests wrote something"
 

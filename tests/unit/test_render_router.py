@@ -29,7 +29,7 @@ def test_objects_carry_managed_labels_and_router_component() -> None:
 def test_rbac_reads_its_inputs_and_reviews_tokens() -> None:
     objects = by_kind(render(RouterInputs("team-a", Settings())))
     rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): r["verbs"] for r in objects["Role"]["rules"]}
-    assert rules[(("modelcatalog.io",), ("modeldeployments",))] == ["get", "list", "watch"]
+    assert rules[(("modelcatalog.io",), ("modeldeployments", "serverlessendpoints"))] == ["get", "list", "watch"]
     assert rules[(("",), ("secrets", "pods"))] == ["get", "list", "watch"]
     assert rules[(("authorization.k8s.io",), ("localsubjectaccessreviews",))] == ["create"]
     binding = objects["ClusterRoleBinding"]

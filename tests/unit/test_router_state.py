@@ -105,7 +105,7 @@ def test_ready_pods_follow_updates_and_removal() -> None:
 
 def test_watch_events_update_state_and_410_means_relist() -> None:
     state = ClusterState()
-    deployments, secrets, pods = watch.sources("ws")
+    deployments, _serverless, secrets, pods = watch.sources("ws")
     assert secrets.selector == "modelcatalog.io/owner-kind=Endpoint"
     assert pods.selector == "app.kubernetes.io/component=model-server"
     added = md("a") | {"metadata": {"name": "a", "resourceVersion": "5"}}

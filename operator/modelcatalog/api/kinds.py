@@ -131,6 +131,7 @@ SERVERLESS_ENDPOINT = Kind(
     columns=(
         column("Model", ".spec.model"),
         PHASE, READY,
+        column("Backend", ".status.backend.kind", priority=1),
         column("URL", ".status.url", priority=1),
         AGE,
     ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field
 
 from modelcatalog.api.base import KubeModel, Status, Toggle, cel
@@ -33,9 +35,47 @@ class Usage(KubeModel):
     cost: str | None = Field(default=None, description="Cost at the catalog's prices.")
 
 
+class ServerlessPhase(StrEnum):
+    PENDING = "Pending"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
+class BackendKind(StrEnum):
+    POOL = "Pool"
+    UPSTREAM = "Upstream"
+
+
+class Backend(KubeModel):
+    """Where the endpoint's requests go; the workspace router reads it (it has no rights in the pool's namespace)."""
+
+    kind: BackendKind = Field(description="Pool (the shared model pool) or Upstream (the platform's provider API).")
+    namespace: str | None = Field(default=None, description="Namespace of the pool.")
+    service: str | None = Field(default=None, description="The pool's Service.")
+    address: str | None = Field(default=None, description="The pool Service's ClusterIP:port.")
+    served_model: str | None = Field(default=None, description="The model name the backend serves.")
+    url: str | None = Field(default=None, description="The upstream provider's base URL.")
+    credential_secret: str | None = Field(default=None, description="Secret with the upstream credential.")
+
+
+class PricingStatus(KubeModel):
+    currency: str | None = Field(default=None, description="ISO 4217 currency code.")
+    input_per_1m_tokens: str = Field(alias="inputPer1MTokens", description="Price per million input tokens.")
+    output_per_1m_tokens: str = Field(alias="outputPer1MTokens", description="Price per million output tokens.")
+
+
+class LimitsStatus(KubeModel):
+    requests_per_minute: int = Field(description="Requests per minute in force.")
+    tokens_per_minute: int = Field(description="Tokens per minute in force.")
+    source: str = Field(description="Where the limits come from: endpoint, model or platform.")
+
+
 class ServerlessEndpointStatus(Status):
-    """The URL, the keys' Secret, and metered usage."""
+    """The URL, the keys' Secret, the backend, prices and limits in force, and metered usage."""
 
     url: str | None = Field(default=None, description="In-cluster URL of the endpoint.")
     keys_secret: str | None = Field(default=None, description="Secret holding the endpoint's keys.")
+    backend: Backend | None = Field(default=None, description="Where requests go.")
+    pricing: PricingStatus | None = Field(default=None, description="Token prices per 1M tokens (or not set).")
+    rate_limits: LimitsStatus | None = Field(default=None, description="The limits in force.")
     usage: Usage | None = Field(default=None, description="Metered usage.")

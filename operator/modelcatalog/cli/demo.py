@@ -13,6 +13,7 @@ from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
 from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.settings import Settings
 
 NAMESPACE = "demo"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     done(started)
     started = step(f"applying examples/ in namespace {NAMESPACE} and waiting for the deployments")
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    cluster.kubectl("create", "namespace", Settings().serverless_namespace, check=False)  # the chart's job
     cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
     cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(REPO_ROOT / "examples"))
     for name in READY:

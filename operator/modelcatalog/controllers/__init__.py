@@ -1,5 +1,5 @@
 """kopf runs the operator (startup, peering, liveness); importing this package registers every controller."""
 
-from modelcatalog.controllers import catalog, deployment, network, router, startup
+from modelcatalog.controllers import catalog, deployment, network, router, serverless, startup
 
-__all__ = ["catalog", "deployment", "network", "router", "startup"]
+__all__ = ["catalog", "deployment", "network", "router", "serverless", "startup"]

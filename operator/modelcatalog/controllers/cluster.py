@@ -32,6 +32,7 @@ MODELS = "catalogmodels"
 INSTANCE_TYPES = "instancetypes"
 DEPLOYMENTS = "modeldeployments"
 NETWORKS = "workspacenetworks"
+SERVERLESS = "serverlessendpoints"
 PEERINGS = "clusterkopfpeerings"
 
 Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
@@ -97,6 +98,10 @@ def deployment_refs(obj: Obj) -> Iterable[Hashable]:
     ]
 
 
+def serverless_refs(obj: Obj) -> Iterable[Hashable]:
+    return [("model", (obj.get("spec") or {}).get("model")), ("namespace", obj["metadata"].get("namespace"))]
+
+
 def in_namespace(obj: Obj) -> Iterable[Hashable]:
     return [obj["metadata"].get("namespace")]
 
@@ -133,6 +138,9 @@ class ClusterView:
         self.deployments = cache(
             DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), indexes={"refs": deployment_refs}
         )
+        self.serverless = cache(
+            SERVERLESS, resource(API_VERSION, "ServerlessEndpoint"), indexes={"refs": serverless_refs}
+        )
         self.networks = cache(NETWORKS, resource(API_VERSION, "WorkspaceNetwork"), indexes={"namespace": in_namespace})
         self.peering_name = peering
         self.peerings = cache(PEERINGS, resource("kopf.dev/v1", "ClusterKopfPeering")) if peering else None
@@ -140,7 +148,9 @@ class ClusterView:
 
     @property
     def caches(self) -> list[WatchCache]:
-        fixed = [self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.networks]
+        fixed = [
+            self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.serverless, self.networks
+        ]  # fmt: skip
         return [*self.children.values(), *fixed, *([self.peerings] if self.peerings is not None else [])]
 
     def peering(self) -> Obj | None:
@@ -181,6 +191,10 @@ class ClusterView:
 
     def deployments_by(self, *ref: Any) -> list[Obj]:
         return alive(self.deployments.by("refs", ref))
+
+    def serverless_by(self, *ref: Any) -> list[Obj]:
+        """ServerlessEndpoints by ("model", name) or ("namespace", namespace), deleting ones included."""
+        return self.serverless.by("refs", ref)
 
     def catalog_model(self, name: str) -> CatalogModelSpec | ValidationError | None:
         """The model's spec; the validation error when the stored object is malformed; None when absent."""

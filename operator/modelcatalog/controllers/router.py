@@ -3,11 +3,11 @@
 "Workspace" is no API object, so the router's children carry the labels `owner-kind=Workspace`,
 `owner-name=<namespace>` and no owner reference to it (render/router.py): the namespaced ones go
 with their namespace, and while it lives they are pruned here, by label, when the namespace's last
-ModelDeployment goes. The cluster-scoped ClusterRoleBinding is found the same way (the cache keys it
+endpoint goes. The cluster-scoped ClusterRoleBinding is found the same way (the cache keys it
 by namespace None and owner-name = the namespace), and the Namespace owns it for the garbage
 collector.
 
-Triggers: a ModelDeployment appearing or going in the namespace, a router child edited or deleted,
+Triggers: a ModelDeployment or ServerlessEndpoint appearing or going in the namespace, a router child edited or deleted,
 the namespace's WorkspaceNetwork (public access, allowed IP ranges and the TLS Secret decide the
 Service).
 """
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from modelcatalog.api.base import Toggle
 from modelcatalog.api.network import WorkspaceNetworkSpec
 from modelcatalog.controllers import work
-from modelcatalog.controllers.cluster import CHILDREN, DEPLOYMENTS, NETWORKS, ClusterView, on_change
+from modelcatalog.controllers.cluster import CHILDREN, DEPLOYMENTS, NETWORKS, SERVERLESS, ClusterView, on_change
 from modelcatalog.kube.cache import Obj
 from modelcatalog.kube.sync import sync
 from modelcatalog.labels import OWNER_KIND, OWNER_NAME
@@ -34,6 +34,7 @@ def _exists(body: Obj | None) -> bool:
     return body is not None and not body["metadata"].get("deletionTimestamp")
 
 
+@on_change(SERVERLESS)
 @on_change(DEPLOYMENTS)
 def on_deployment(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
     if _exists(old) != _exists(new):  # an endpoint appeared or went (spec and status edits do not matter)
@@ -99,7 +100,7 @@ def live_children(cluster: ClusterView, namespace: str) -> list[Obj]:
 async def reconcile(memo: kopf.Memo, namespace: str) -> None:
     cluster: ClusterView = memo.cluster
     live = live_children(cluster, namespace)
-    if not cluster.deployments_by("namespace", namespace):
+    if not has_endpoints(cluster, namespace):
         if live:
             await sync(memo.client, namespace, [], live)  # the last endpoint went
         return
@@ -107,6 +108,14 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
     if found is None or found["metadata"].get("deletionTimestamp"):
         return  # the namespace is going, and everything in it
     await sync(memo.client, namespace, render.render(inputs(memo, namespace, found["metadata"]["uid"])), live)
+
+
+def has_endpoints(cluster: ClusterView, namespace: str) -> bool:
+    """A ModelDeployment or a ServerlessEndpoint that is not being deleted."""
+    serverless = [
+        b for b in cluster.serverless_by("namespace", namespace) if not b["metadata"].get("deletionTimestamp")
+    ]
+    return bool(cluster.deployments_by("namespace", namespace) or serverless)
 
 
 def tls_enabled(cluster: ClusterView, namespace: str) -> bool:

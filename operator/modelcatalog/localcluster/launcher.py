@@ -15,8 +15,14 @@ from pathlib import Path
 from modelcatalog.localcluster.cluster import REPO_ROOT as REPO
 
 # The test bed plays a platform that allows LoadBalancer routers for public workspaces (nothing
-# provisions one here: the Service keeps its ClusterIP, which the pod runner forwards).
-TEST_BED_SETTINGS = {"MODELCATALOG_ROUTER_LOAD_BALANCER": "true"}
+# provisions one here: the Service keeps its ClusterIP, which the pod runner forwards). It also offers two
+# open-weight models on its own serverless pool (the catalog's serverless offers of them are retired):
+# Phi-3-mini (first party, fits the one T4 node) and Mistral-7B-Instruct (third party: terms required).
+POOL_MODELS = ("phi-3-mini-4k-instruct", "mistralai-mistral-7b-instruct-v01")
+TEST_BED_SETTINGS = {
+    "MODELCATALOG_ROUTER_LOAD_BALANCER": "true",
+    "MODELCATALOG_SERVERLESS_POOL_MODELS": ",".join(POOL_MODELS),
+}
 
 
 def free_port() -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from modelcatalog.kube.resources import ResourceInfo
-from modelcatalog.render import deployment, network, router
+from modelcatalog.render import deployment, network, router, serverless
 
 OWNERSHIP: dict[str, tuple[ResourceInfo, ...]] = {
     deployment.KIND: deployment.OWNS,
     network.KIND: network.OWNS,
     router.KIND: router.OWNS,
+    serverless.KIND: serverless.OWNS,
+    serverless.POOL_KIND: serverless.POOL_OWNS,  # in the serverless namespace, counted by the endpoints
 }
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from modelcatalog.api.kinds import KINDS
+from modelcatalog import GROUP
+from modelcatalog.api.kinds import KINDS, SERVERLESS_ENDPOINT
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.render.owners import child_resources
 from modelcatalog.render.router import TOKENREVIEW_CLUSTER_ROLE
@@ -49,6 +50,8 @@ def operator_rules() -> list[dict[str, Any]]:
         group = group_of(resource(kind.api_version, kind.kind))
         grants[(group, READ)].add(kind.plural)
         grants[(group, ("get", "patch", "update"))].add(f"{kind.plural}/status")
+    # The model pool's finalizer on each ServerlessEndpoint (owner references cannot cross namespaces).
+    grants[(GROUP, ("patch",))].add(SERVERLESS_ENDPOINT.plural)
     grants[("", ("create", "patch"))].add("events")
     grants[("", ("get",))].add("namespaces")  # the router's ClusterRoleBinding is owned by its Namespace
     for group, plural in DELEGATED:

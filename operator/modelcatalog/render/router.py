@@ -91,7 +91,7 @@ def role(inputs: RouterInputs) -> dict[str, Any]:
         "kind": "Role",
         "metadata": inputs.meta(),
         "rules": [
-            {"apiGroups": [GROUP], "resources": ["modeldeployments"], "verbs": read},
+            {"apiGroups": [GROUP], "resources": ["modeldeployments", "serverlessendpoints"], "verbs": read},
             {"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": read},
             {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]},
         ],

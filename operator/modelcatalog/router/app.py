@@ -13,11 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelcatalog.router.auth import Authenticator, Reviewer, credential
 from modelcatalog.router.errors import RouterError, error_response
-from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model
-from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN
+from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model, with_usage_reported
+from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN, metered
 from modelcatalog.router.picker import PodLoad, choose_deployment
 from modelcatalog.router.settings import RouterSettings
-from modelcatalog.router.state import ClusterState, Deployment, Endpoint, Pod
+from modelcatalog.router.state import ClusterState, Deployment, Endpoint, Pod, is_serverless
 
 APIS = ("chat/completions", "completions", "embeddings", "rerank")
 BACKEND_CONNECTIONS = 1000
@@ -115,6 +115,10 @@ class Router:
     ) -> web.StreamResponse:
         """Least loaded pod first; a refused connection moves on to another pod, at most
         `connect_attempts` pods in all."""
+        if is_serverless(deployment):  # metered per token: the stream must carry its usage
+            reported = with_usage_reported(body, payload)
+            if reported is not body:
+                body, payload = reported, json.loads(reported)
         body = with_served_model(body, payload, deployment)
         stream = payload.get("stream") is True
         tried: set[str] = set()
@@ -166,6 +170,16 @@ class Router:
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "modelcatalog"} for n in names]
         return web.json_response({"object": "list", "data": data})
 
+    async def usage(self, request: web.Request) -> web.Response:
+        """The token counts of the endpoints the key opens (this replica's, since it started)."""
+        try:
+            names = await self.auth.usable_endpoints(credential(request.headers))
+        except RouterError as error:
+            REJECTIONS.labels(error.code).inc()
+            return error_response(error)
+        data = [{"endpoint": name, **metered(name)} for name in names]
+        return web.json_response({"object": "list", "data": data})
+
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -209,6 +223,7 @@ def build_app(router: Router) -> web.Application:
     app.router.add_post(f"/endpoints/{{endpoint}}/v1/{api}", router.api)
     app.router.add_get("/v1/models", router.models)
     app.router.add_get("/endpoints/{endpoint}/v1/models", router.models)
+    app.router.add_get("/v1/usage", router.usage)
     app.router.add_get("/healthz", router.healthz)
     app.router.add_get("/readyz", router.readyz)
     app.router.add_get("/metrics", router.metrics)

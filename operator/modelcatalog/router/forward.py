@@ -47,6 +47,15 @@ def with_served_model(body: bytes, payload: dict[str, Any], deployment: Deployme
     return json.dumps(payload | {"model": served}).encode()
 
 
+def with_usage_reported(body: bytes, payload: dict[str, Any]) -> bytes:
+    """A stream that asks the model server for its `usage` chunk (metering), unless the caller asked already."""
+    if payload.get("stream") is not True or (payload.get("stream_options") or {}).get("include_usage"):
+        return body
+    given = payload.get("stream_options")
+    options: dict[str, Any] = given if isinstance(given, dict) else {}
+    return json.dumps(payload | {"stream_options": {**options, "include_usage": True}}).encode()
+
+
 class UsageScanner:
     """Finds the last non-null `usage` in an SSE stream without holding more than one partial line."""
 

@@ -35,10 +35,27 @@ RETRIES = Counter(
 )
 
 
+# The same counts by endpoint, for GET /v1/usage (this replica's, since it started).
+METERED: dict[str, dict[str, int]] = {}
+KINDS = ("prompt", "completion")
+
+
 def count_usage(endpoint: str, usage: object) -> None:
     if not isinstance(usage, dict):
         return
-    for kind in ("prompt", "completion"):
+    counts = METERED.setdefault(endpoint, dict.fromkeys(("requests", *KINDS), 0))
+    counts["requests"] += 1
+    for kind in KINDS:
         value = usage.get(f"{kind}_tokens")
         if isinstance(value, int) and value > 0:
             TOKENS.labels(endpoint, kind).inc(value)
+            counts[kind] += value
+
+
+def metered(endpoint: str) -> dict[str, int]:
+    counts = METERED.get(endpoint) or {}
+    return {
+        "requests": counts.get("requests", 0),
+        "prompt_tokens": counts.get("prompt", 0),
+        "completion_tokens": counts.get("completion", 0),
+    }

@@ -1,5 +1,9 @@
 """The router's picture of its namespace: endpoints -> deployments (weight, auth mode, limits) -> pods.
 
+A ServerlessEndpoint is an endpoint of one synthetic deployment (`serverless:<name>`) whose one "pod" is
+the shared pool's Service address, which the operator writes into the endpoint's status.backend: the
+router needs no rights in the pool's namespace.
+
 Pure and in memory; the watches (watch.py) or a static file (static.py) fill it.
 """
 
@@ -18,6 +22,7 @@ TOKEN = "token"  # noqa: S105 (an auth mode, not a secret)
 DEFAULT_TIMEOUT_SECONDS = 90.0
 DEFAULT_MAX_CONCURRENT = 16
 MODEL_SERVER_PORT_NAME = "http"
+SERVERLESS_PREFIX = "serverless:"
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,29 @@ class Endpoint:
         return next((d for d in self.deployments if d.name == name), None)
 
 
+@dataclass(frozen=True)
+class Serverless:
+    """A ServerlessEndpoint served by the shared pool at `address` (host:port), or not yet (None)."""
+
+    name: str
+    model: str
+    address: str | None = None
+
+    @property
+    def deployment(self) -> Deployment:
+        return Deployment(name=SERVERLESS_PREFIX + self.name, endpoint=self.name, served_model=self.model)
+
+
+def is_serverless(deployment: Deployment) -> bool:
+    return deployment.name.startswith(SERVERLESS_PREFIX)
+
+
 @dataclass
 class ClusterState:
     deployments: dict[str, Deployment] = field(default_factory=dict)
     pods: dict[str, Pod] = field(default_factory=dict)
     keys: dict[str, Keys] = field(default_factory=dict)
+    serverless: dict[str, Serverless] = field(default_factory=dict)
     synced: bool = False
     _by_deployment: dict[str, dict[str, Pod]] = field(default_factory=dict, repr=False)
 
@@ -95,7 +118,14 @@ class ClusterState:
         else:
             self.keys[endpoint] = keys
 
+    def set_serverless(self, endpoint: Serverless) -> None:
+        self.serverless[endpoint.name] = endpoint
+
+    def remove_serverless(self, name: str) -> None:
+        self.serverless.pop(name, None)
+
     def clear(self) -> None:
+        self.serverless.clear()
         self.deployments.clear()
         self.pods.clear()
         self.keys.clear()
@@ -103,14 +133,22 @@ class ClusterState:
 
     def endpoint(self, name: str) -> Endpoint | None:
         deployments = tuple(sorted((d for d in self.deployments.values() if d.endpoint == name), key=_by_name))
+        if not deployments and name in self.serverless:
+            deployments = (self.serverless[name].deployment,)
         if not deployments:
             return None
         return Endpoint(name, deployments, self.keys.get(name))
 
     def endpoint_names(self) -> list[str]:
-        return sorted({d.endpoint for d in self.deployments.values()})
+        return sorted({d.endpoint for d in self.deployments.values()} | set(self.serverless))
 
     def ready_pods(self, deployment: str) -> list[Pod]:
+        if deployment.startswith(SERVERLESS_PREFIX):
+            found = self.serverless.get(deployment.removeprefix(SERVERLESS_PREFIX))
+            if found is None or not found.address:
+                return []
+            host, _, port = found.address.rpartition(":")
+            return [Pod(f"pool/{found.model}", deployment, host.strip("[]"), int(port))]
         return [p for p in self._by_deployment.get(deployment, {}).values() if p.ready]
 
 
@@ -135,6 +173,19 @@ def deployment_from_object(obj: dict[str, Any]) -> Deployment:
         limits=limits,
         served_model=spec.get("model"),
     )
+
+
+def serverless_from_object(obj: dict[str, Any]) -> Serverless | None:
+    """A ServerlessEndpoint the router serves: one the operator accepted onto the pool (status.backend);
+    None for a refused one, or one not (yet) served by a pool."""
+    meta = obj.get("metadata") or {}
+    backend = (obj.get("status") or {}).get("backend") or {}
+    model = backend.get("servedModel") or (obj.get("spec") or {}).get("model")
+    if backend.get("kind") != "Pool" or not model or meta.get("deletionTimestamp"):
+        return None
+    address = backend.get("address")
+    valid = isinstance(address, str) and address.rpartition(":")[2].isdigit()
+    return Serverless(meta["name"], str(model), address if valid else None)
 
 
 def pod_from_object(obj: dict[str, Any]) -> Pod | None:

@@ -1,4 +1,5 @@
-"""List+watch of the router's own namespace: ModelDeployments, endpoint key Secrets, model-server Pods."""
+"""List+watch of the router's own namespace: ModelDeployments, ServerlessEndpoints, endpoint key Secrets,
+model-server Pods."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from typing import Any
 from modelcatalog import API_VERSION, labels
 from modelcatalog.kube.client import ApiError, KubeClient
 from modelcatalog.router.settings import RouterSettings
-from modelcatalog.router.state import ClusterState, deployment_from_object, keys_from_secret, pod_from_object
+from modelcatalog.router.state import (
+    ClusterState,
+    deployment_from_object,
+    keys_from_secret,
+    pod_from_object,
+    serverless_from_object,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,14 @@ class Source:
 
 def _upsert_deployment(state: ClusterState, obj: dict[str, Any]) -> None:
     state.set_deployment(deployment_from_object(obj))
+
+
+def _upsert_serverless(state: ClusterState, obj: dict[str, Any]) -> None:
+    found = serverless_from_object(obj)
+    if found is None:
+        state.remove_serverless(obj["metadata"]["name"])
+    else:
+        state.set_serverless(found)
 
 
 def _upsert_secret(state: ClusterState, obj: dict[str, Any]) -> None:
@@ -63,6 +78,14 @@ def sources(namespace: str) -> list[Source]:
             _upsert_deployment,
             lambda s, o: s.remove_deployment(o["metadata"]["name"]),
             lambda s: s.deployments.clear(),
+        ),
+        Source(
+            "serverlessendpoints",
+            f"/apis/{API_VERSION}/namespaces/{namespace}/serverlessendpoints",
+            None,
+            _upsert_serverless,
+            lambda s, o: s.remove_serverless(o["metadata"]["name"]),
+            lambda s: s.serverless.clear(),
         ),
         Source(
             "secrets",
