@@ -182,6 +182,15 @@ class Settings:
     # Whether a workspace with public network access gets a LoadBalancer router Service. Off by
     # default: a LoadBalancer costs money and opens the cluster, so the platform opts in.
     router_load_balancer: bool = False
+    # --- the admission webhook (docs/policy.md) ---
+    # Port of the webhook's TLS server in the operator process; 0: no webhook.
+    webhook_port: int = 0
+    webhook_host: str = "0.0.0.0"  # noqa: S104 (the chart's Service reaches the pod's address)
+    webhook_secret: str = "modelcatalog-webhook-tls"  # noqa: S105 (a Secret's name)
+    webhook_configuration: str = "modelcatalog"
+    # The Service in front of the webhook (the certificate names it) and any other names or IPs to cover.
+    webhook_service: str = "modelcatalog-webhook"
+    webhook_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, configmap: Mapping[str, str] | None = None) -> Settings:
@@ -227,6 +236,12 @@ class Settings:
             topology_keys=_list(env, "MODELCATALOG_TOPOLOGY_KEYS", cls.topology_keys),
             liveness_probe=_choice(env, "MODELCATALOG_LIVENESS_PROBE", cls.liveness_probe, LIVENESS_MODES),
             router_load_balancer=_flag(env, "MODELCATALOG_ROUTER_LOAD_BALANCER", cls.router_load_balancer),
+            webhook_port=int(_number(env, "MODELCATALOG_WEBHOOK_PORT", cls.webhook_port, 0, 65535)),
+            webhook_host=env.get("MODELCATALOG_WEBHOOK_HOST", cls.webhook_host),
+            webhook_secret=env.get("MODELCATALOG_WEBHOOK_SECRET", cls.webhook_secret),
+            webhook_configuration=env.get("MODELCATALOG_WEBHOOK_CONFIGURATION", cls.webhook_configuration),
+            webhook_service=env.get("MODELCATALOG_WEBHOOK_SERVICE", cls.webhook_service),
+            webhook_hosts=_list(env, "MODELCATALOG_WEBHOOK_HOSTS", cls.webhook_hosts),
         )
 
     def apply_clock(self) -> None:

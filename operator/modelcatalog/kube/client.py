@@ -114,12 +114,12 @@ class KubeClient:
         result: dict[str, Any] = await self._request("GET", info.path(), params=params)
         return result
 
-    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    async def apply(self, manifest: dict[str, Any], field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
         """Server-side apply with our one field manager, taking over fields others changed (drift)."""
         info = resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         path = info.path(meta.get("namespace"), meta["name"])
-        params = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        params = {"fieldManager": field_manager, "force": "true"}
         result: dict[str, Any] = await self._request(
             "PATCH", path, manifest, params, content_type="application/apply-patch+yaml"
         )
