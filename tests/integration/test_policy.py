@@ -152,8 +152,8 @@ def test_private_workspaces_expose_nothing_whatever_the_operator(
     kube = installed
     network = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "WorkspaceNetwork",
                "metadata": {"name": "net", "namespace": namespace},
-               "spec": {"publicNetworkAccess": "Disabled",
-                        "privateEndpoints": [{"name": "apps", "namespaceSelector": {"matchLabels": {"team": "apps"}}}]}}  # fmt: skip
+               "spec": {"publicNetworkAccess": "Disabled", "privateEndpoints": [
+                   {"name": "apps", "namespaceSelector": {"matchLabels": {"team": "apps"}}}]}}  # fmt: skip
     ok, err = apply(kube, network)
     assert ok, err
     label = "modelcatalog.io/public-network-access"
@@ -234,3 +234,37 @@ def test_with_the_operator_down_the_cluster_stays_usable_and_the_reconcile_catch
     assert resolved["reason"] == "UnknownModel" and "no-such-model does not exist" in resolved["message"]
     wait_for(lambda: ca_published(kube), 30, "the caBundle")
     assert not apply(kube, md(namespace, "again", model="no-such-model"))[0]
+
+
+def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
+    installed: Kube, webhook: OperatorProcess, namespace: str
+) -> None:
+    kube = installed
+    catalog_model(kube, "policy-sunset", {"stage": "Deprecated", "deprecationDate": day(-3),
+                                          "retirementDate": day(3), "replacement": LLAMA})  # fmt: skip
+    kube.kubectl("label", "namespace", namespace, "modelcatalog.io/webhook=Disabled")  # made before deprecation
+    assert apply(kube, md(namespace, "sunset", model="policy-sunset", instanceCount=1))[0]
+
+    def status() -> dict[str, Any]:
+        found: dict[str, Any] = kube.get_json("modeldeployment", "sunset", "-n", namespace).get("status") or {}
+        return found
+
+    wait_for(lambda: (status().get("modelLifecycle") or {}).get("stage") == "Deprecated", 60, "deprecated")
+    resolved = next(c for c in status()["conditions"] if c["type"] == "ModelResolved")
+    assert resolved["reason"] == "Deprecated" and day(3) in resolved["message"]
+    webhook.stop()
+    webhook.env = webhook.env | {"MODELCATALOG_CLOCK_OFFSET_DAYS": "5"}  # the retirement date has passed
+    try:
+        webhook.start()
+        wait_for(lambda: status().get("phase") == "Retired", 60, "phase Retired")
+        ready = next(c for c in status()["conditions"] if c["type"] == "Ready")
+        assert ready["reason"] == "ModelRetired" and f"retired on {day(3)}; move to {LLAMA}" in ready["message"]
+        assert status()["modelLifecycle"]["retirementDate"] == day(3)
+        deployments = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-name=sunset")
+        assert [d["spec"]["replicas"] for d in deployments["items"]] == [0]
+        assert kube.get_json("hpa", "-n", namespace)["items"] == []
+        assert any(e["reason"] == "Retired" for e in kube.events(namespace, "sunset"))
+    finally:
+        webhook.stop()
+        webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
+        webhook.start()
