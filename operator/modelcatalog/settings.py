@@ -198,6 +198,15 @@ class Settings:
     # The limits an endpoint gets when neither it nor the model's offer sets any.
     serverless_requests_per_minute: int = 60
     serverless_tokens_per_minute: int = 100_000
+    # --- the admission webhook (docs/policy.md) ---
+    # Port of the webhook's TLS server in the operator process; 0: no webhook.
+    webhook_port: int = 0
+    webhook_host: str = "0.0.0.0"  # noqa: S104 (the chart's Service reaches the pod's address)
+    webhook_secret: str = "modelcatalog-webhook-tls"  # noqa: S105 (a Secret's name)
+    webhook_configuration: str = "modelcatalog"
+    # The Service in front of the webhook (the certificate names it) and any other names or IPs to cover.
+    webhook_service: str = "modelcatalog-webhook"
+    webhook_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, configmap: Mapping[str, str] | None = None) -> Settings:
@@ -257,6 +266,12 @@ class Settings:
             serverless_tokens_per_minute=int(
                 _number(env, "MODELCATALOG_SERVERLESS_TOKENS_PER_MINUTE", cls.serverless_tokens_per_minute, 1, 1e12)
             ),
+            webhook_port=int(_number(env, "MODELCATALOG_WEBHOOK_PORT", cls.webhook_port, 0, 65535)),
+            webhook_host=env.get("MODELCATALOG_WEBHOOK_HOST", cls.webhook_host),
+            webhook_secret=env.get("MODELCATALOG_WEBHOOK_SECRET", cls.webhook_secret),
+            webhook_configuration=env.get("MODELCATALOG_WEBHOOK_CONFIGURATION", cls.webhook_configuration),
+            webhook_service=env.get("MODELCATALOG_WEBHOOK_SERVICE", cls.webhook_service),
+            webhook_hosts=_list(env, "MODELCATALOG_WEBHOOK_HOSTS", cls.webhook_hosts),
         )
 
     def apply_clock(self) -> None:

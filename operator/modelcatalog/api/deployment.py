@@ -20,6 +20,7 @@ class DeploymentPhase(StrEnum):
     PROVISIONING = "Provisioning"
     PENDING = "Pending"
     FAILED = "Failed"
+    RETIRED = "Retired"  # the model retired: scaled to zero, kept so its settings and history stay
 
 
 class Autoscale(KubeModel):
@@ -120,6 +121,15 @@ class KeyRotationStatus(KubeModel):
     outcome: str = Field(description="Rotated, AlreadyRotated, or why the request was not understood.")
 
 
+class ModelLifecycle(KubeModel):
+    """The model's lifecycle as the router needs it: Deprecation and Sunset headers, 410 once retired."""
+
+    stage: str = Field(description="Legacy, Deprecated or Retired (as of today on the operator's clock).")
+    deprecation_date: str | None = Field(default=None, description="Deprecated since (YYYY-MM-DD).")
+    retirement_date: str | None = Field(default=None, description="Stops serving on (YYYY-MM-DD).")
+    replacement: str | None = Field(default=None, description="The CatalogModel to move to.")
+
+
 class ModelDeploymentStatus(Status):
     """Replicas, the endpoint to call, and conditions from what the cluster reports."""
 
@@ -129,6 +139,9 @@ class ModelDeploymentStatus(Status):
     ready_replicas: int | None = Field(default=None, description="Replicas ready for traffic.")
     selector: str | None = Field(default=None, description="Label selector of the replicas (scale subresource).")
     endpoint: EndpointStatus | None = Field(default=None, description="Where to send requests.")
+    model_lifecycle: ModelLifecycle | None = Field(
+        default=None, description="Set once the model is legacy, deprecated or retired."
+    )
     key_rotation: KeyRotationStatus | None = Field(
         default=None, description="The last key rotation request (annotation modelcatalog.io/rotate-key)."
     )

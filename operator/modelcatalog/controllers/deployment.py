@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import kopf
 from pydantic import ValidationError
 
-from modelcatalog import API_VERSION
-from modelcatalog.api.base import describe
-from modelcatalog.api.deployment import AuthMode, EndpointStatus, KeyRotationStatus, ModelDeploymentSpec
+from modelcatalog import API_VERSION, clock
+from modelcatalog.api.base import Condition, describe
+from modelcatalog.api.catalog import CatalogModelSpec, LifecycleStage
+from modelcatalog.api.deployment import (
+    AuthMode,
+    DeploymentPhase,
+    EndpointStatus,
+    KeyRotationStatus,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    ModelLifecycle,
+)
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import (
     CHILDREN,
@@ -34,6 +44,7 @@ from modelcatalog.render.deployment_status import (
     deprecation_note,
     failed_status,
     resolve,
+    stage_of,
 )
 from modelcatalog.render.keys import SLOTS, InvalidKeys, Keys, RotationRequest
 from modelcatalog.render.network import KIND as NETWORK_KIND
@@ -123,11 +134,15 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     siblings = cluster.deployments_by("endpoint", namespace, endpoint)
     types = cluster.instance_types_by_name()
     model = cluster.catalog_model(spec.model)
-    placement = resolve(spec.model, model, spec.instance_type, types, memo.settings.require_pinned_revision)
+    today = clock.today()
+    placement = resolve(spec.model, model, spec.instance_type, types, memo.settings.require_pinned_revision,
+                        today, retired_ok=True)  # fmt: skip
+    retired = isinstance(placement, Placement) and stage_of(placement.model, today) == LifecycleStage.RETIRED
+    served = spec.model_copy(update={"instance_count": 0, "autoscale": None}) if retired else spec
     rotation = None
     if isinstance(placement, Placement):
         try:
-            rotation = await apply(memo, body, spec, placement, siblings)
+            rotation = await apply(memo, body, served, placement, siblings)
         except (ChildConflict, ChildRefused, InvalidKeys) as error:
             # Retrying the same object cannot help: the status says what to change, and an edit brings us back.
             await work.write_status(memo.client, INFO, body, failed_status(FAILURES[type(error)], str(error)))
@@ -141,11 +156,36 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     status = deployment_status(
         problem,
         render.endpoint_weight_problem(endpoint, weights),
-        observe(cluster, namespace, name, spec, placement if isinstance(placement, Placement) else None),
+        observe(cluster, namespace, name, served, placement if isinstance(placement, Placement) else None, today),
         endpoint_status(cluster, namespace, name, spec),
         render.selector_string(name),
     )
+    if isinstance(placement, Placement):
+        status = with_lifecycle(status, spec.model, placement.model, today, retired)
     await work.write_status(memo.client, INFO, body, status.model_copy(update={"key_rotation": rotation}))
+
+
+def with_lifecycle(
+    status: ModelDeploymentStatus, model_name: str, model: CatalogModelSpec, today: date, retired: bool
+) -> ModelDeploymentStatus:
+    """The model's lifecycle for the router; once retired: phase Retired and why, on ModelResolved and Ready."""
+    stage = stage_of(model, today)
+    if stage not in (LifecycleStage.LEGACY, LifecycleStage.DEPRECATED, LifecycleStage.RETIRED):
+        return status
+    written = model.lifecycle
+    found = ModelLifecycle(stage=stage, deprecation_date=written.deprecation_date,
+                           retirement_date=written.retirement_date, replacement=written.replacement)  # fmt: skip
+    if not retired:
+        return status.model_copy(update={"model_lifecycle": found})
+    instead = f"; move to {written.replacement}" if written.replacement else ""
+    message = f"CatalogModel {model_name} was retired on {written.retirement_date}{instead}: scaled to zero"
+    conditions = [
+        Condition.of(c.type, False, "ModelRetired", message) if c.type in ("ModelResolved", "Ready") else c
+        for c in status.conditions
+    ]
+    return status.model_copy(
+        update={"model_lifecycle": found, "phase": DeploymentPhase.RETIRED, "conditions": conditions}
+    )
 
 
 FAILURES: dict[type[Exception], str] = {
@@ -224,7 +264,12 @@ def plan_keys(spec: ModelDeploymentSpec, secret: Obj | None, request: str | None
 
 
 def observe(
-    cluster: ClusterView, namespace: str, name: str, spec: ModelDeploymentSpec, placement: Placement | None
+    cluster: ClusterView,
+    namespace: str,
+    name: str,
+    spec: ModelDeploymentSpec,
+    placement: Placement | None,
+    today: date | None = None,
 ) -> Observed:
     deployment = cluster.child(DEPLOYMENT_INFO, namespace, KIND, name)
     instance_type = placement.instance_type if placement else None
@@ -235,7 +280,7 @@ def observe(
         pool=pool(cluster, instance_type.node_selector) if instance_type else None,
         gpus_per_replica=instance_type.gpu.count if instance_type and instance_type.gpu else 0,
         instance_type=spec.instance_type,
-        model_note=deprecation_note(spec.model, placement.model) if placement else "",
+        model_note=deprecation_note(spec.model, placement.model, today) if placement else "",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kopf
 from pydantic import ValidationError
 
-from modelcatalog import API_VERSION
+from modelcatalog import API_VERSION, GROUP
 from modelcatalog.api.base import Condition, describe
 from modelcatalog.api.network import NetworkPhase, WorkspaceNetworkSpec, WorkspaceNetworkStatus
 from modelcatalog.controllers import work
@@ -21,6 +21,9 @@ from modelcatalog.render.deployment import KIND as DEPLOYMENT_KIND
 KIND = render.KIND
 INFO = resource(API_VERSION, KIND)
 NAMESPACE_OWNER = "Namespace"  # the owner-kind label of policies of a workspace without a WorkspaceNetwork
+NAMESPACE_INFO = resource("v1", "Namespace")
+# The ValidatingAdmissionPolicies of policy/ select private workspaces by this label (docs/policy.md).
+ACCESS_LABEL = f"{GROUP}/public-network-access"
 
 
 @on_change(NETWORKS)
@@ -36,6 +39,20 @@ def on_policy(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
     assert child is not None
     if (child["metadata"].get("labels") or {}).get(OWNER_KIND) in (KIND, NAMESPACE_OWNER):
         work.request(memo, KIND, child["metadata"].get("namespace"))  # a policy edited or deleted by hand
+
+
+async def label_namespace(memo: kopf.Memo, namespace: str, access: str | None) -> None:
+    """The workspace's public network access on its Namespace, where admission policies can read it."""
+    if namespace in memo.access_modes and memo.access_modes[namespace] == access:
+        return
+    patch = {"metadata": {"labels": {ACCESS_LABEL: str(access) if access is not None else None}}}
+    try:
+        await memo.client.merge_patch(NAMESPACE_INFO, namespace, None, patch)
+    except ApiError as error:
+        if error.status != 404:  # a namespace being deleted takes its label with it
+            raise
+    if access is None:
+        memo.access_modes[namespace] = None
 
 
 def failed(reason: str, message: str, phase: NetworkPhase = NetworkPhase.FAILED) -> WorkspaceNetworkStatus:
@@ -57,6 +74,7 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
         await work.write_status(memo.client, INFO, other, failed("Conflict", message, NetworkPhase.CONFLICT))
     if active is None and not endpoints:
         await sync(memo.client, namespace, [], live)  # nothing left to protect
+        await label_namespace(memo, namespace, None)
         return
     try:
         spec = WorkspaceNetworkSpec.model_validate(active.get("spec") or {}) if active else None
@@ -75,6 +93,7 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
         raise
     access = spec.public_network_access if spec else WorkspaceNetworkSpec().public_network_access
     if memo.access_modes.get(namespace) != access:
+        await label_namespace(memo, namespace, access)
         memo.access_modes[namespace] = access
         for body in cluster.deployments_by("namespace", namespace):
             work.request(memo, DEPLOYMENT_KIND, (namespace, body["metadata"]["name"]))  # they show the mode

@@ -25,6 +25,7 @@ from modelcatalog.render.network import NetworkSettings
 from modelcatalog.render.owners import child_resources
 from modelcatalog.settings import Settings
 from modelcatalog.settings import load as load_settings
+from modelcatalog.webhook import server as webhook
 
 RESYNC_SECONDS = 300
 METRICS_PORT = int(os.environ.get("MODELCATALOG_METRICS_PORT", "0"))  # 0: no metrics server
@@ -69,6 +70,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.background = [loop.create_task(resync_forever(memo)), loop.create_task(memo.gate.follow(memo.cluster.peering))]
     if METRICS_PORT:
         start_http_server(METRICS_PORT)
+    memo.webhook = await webhook.start(memo) if memo.settings.webhook_port else None
     logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
 
 
@@ -127,6 +129,8 @@ async def served(client: KubeClient, resources: tuple[ResourceInfo, ...]) -> lis
 async def close(memo: kopf.Memo, **_: Any) -> None:
     for task in memo.background:
         task.cancel()
+    if memo.get("webhook") is not None:
+        await memo.webhook.cleanup()
     await memo.cluster.stop()
     for queue in memo.queues.values():
         await queue.close()

@@ -20,7 +20,7 @@ from modelcatalog.metrics import RECONCILE_SECONDS, RECONCILES
 Reconcile = Callable[[kopf.Memo, Any], Awaitable[None]]
 R = TypeVar("R", bound=Reconcile)
 RECONCILERS: dict[str, Reconcile] = {}
-WARNING_PHASES = {"Failed", "Pending", "Conflict"}
+WARNING_PHASES = {"Failed", "Pending", "Conflict", "Retired"}
 
 
 def reconciler(kind: str) -> Callable[[R], R]:

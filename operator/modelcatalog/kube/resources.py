@@ -50,6 +50,12 @@ BUILTIN = [
     ResourceInfo("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False),
     ResourceInfo("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
     ResourceInfo("networking.k8s.io/v1", "ServiceCIDR", "servicecidrs", namespaced=False),
+    ResourceInfo(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+    ),
     ResourceInfo("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False),
 ]
 OWN = [ResourceInfo(k.api_version, k.kind, k.plural, k.namespaced) for k in KINDS]

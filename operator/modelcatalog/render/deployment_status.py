@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from modelcatalog.api.base import Condition, ConditionStatus, describe
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, LifecycleStage
 from modelcatalog.api.deployment import DeploymentPhase, EndpointStatus, ModelDeploymentStatus
+from modelcatalog.catalog import lifecycle as stages
 from modelcatalog.catalog import placement
 from modelcatalog.render.deployment import GPU
 
@@ -42,8 +44,13 @@ def resolve(
     type_name: str,
     types: Mapping[str, InstanceTypeSpec | ValidationError],
     require_pinned_revision: bool = False,
+    today: date | None = None,
+    retired_ok: bool = False,
 ) -> Placement | Problem:
-    """The model and instance type a deployment names, or the first reason it cannot be placed."""
+    """The model and instance type a deployment names, or the first reason it cannot be placed.
+
+    `today`: the stage is the one the lifecycle dates give that day (None: the stage as written).
+    `retired_ok`: place a retired model all the same (the reconcile scales its deployments to zero)."""
     if model is None:
         return Problem("ModelResolved", "UnknownModel",
                        f"CatalogModel {model_name} does not exist: see `kubectl get catalogmodels`"
@@ -55,7 +62,7 @@ def resolve(
                        f"CatalogModel {model_name} is not offered on managed compute; "
                        "deploy it with a ServerlessEndpoint instead")  # fmt: skip
     lifecycle = model.lifecycle
-    if lifecycle.stage == LifecycleStage.RETIRED:
+    if stage_of(model, today) == LifecycleStage.RETIRED and not retired_ok:
         instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
         return Problem("ModelResolved", "ModelRetired",
                        f"CatalogModel {model_name} was retired on {lifecycle.retirement_date}{instead}")  # fmt: skip
@@ -81,12 +88,20 @@ def resolve(
     return Placement(model, instance_type)
 
 
-def deprecation_note(model_name: str, model: CatalogModelSpec) -> str:
+def stage_of(model: CatalogModelSpec, today: date | None) -> LifecycleStage:
+    """The managed-compute stage on `today` (catalog/lifecycle.py), or as written when no day is given."""
+    if today is None:
+        return LifecycleStage(model.lifecycle.stage)
+    return stages.option_stage(model, stages.MANAGED, today) or LifecycleStage(model.lifecycle.stage)
+
+
+def deprecation_note(model_name: str, model: CatalogModelSpec, today: date | None = None) -> str:
     lifecycle = model.lifecycle
-    if lifecycle.stage != LifecycleStage.DEPRECATED:
+    if stage_of(model, today) != LifecycleStage.DEPRECATED:
         return ""
     instead = f"; move to {lifecycle.replacement}" if lifecycle.replacement else ""
-    return f"CatalogModel {model_name} is deprecated and retires on {lifecycle.retirement_date}{instead}"
+    retires = f" and retires on {lifecycle.retirement_date}" if lifecycle.retirement_date else ""
+    return f"CatalogModel {model_name} is deprecated{retires}{instead}"
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,11 @@ def operator_rules() -> list[dict[str, Any]]:
     # The model pool's finalizer on each ServerlessEndpoint (owner references cannot cross namespaces).
     grants[(GROUP, ("patch",))].add(SERVERLESS_ENDPOINT.plural)
     grants[("", ("create", "patch"))].add("events")
-    grants[("", ("get",))].add("namespaces")  # the router's ClusterRoleBinding is owned by its Namespace
+    # get: the router's ClusterRoleBinding is owned by its Namespace; patch: the public-network-access label
+    # the ValidatingAdmissionPolicies select private workspaces by (docs/policy.md)
+    grants[("", ("get", "patch"))].add("namespaces")
+    # the admission webhook writes the caBundle of its configuration (webhook/server.py)
+    grants[("admissionregistration.k8s.io", ("get", "patch"))].add("validatingwebhookconfigurations")
     for group, plural in DELEGATED:
         grants[(group, ("create",))].add(plural)
     grants[(group_of(PEERING), (*READ, "create", "patch"))].add(PEERING.plural)

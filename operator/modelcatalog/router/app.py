@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from modelcatalog.router import lifecycle
 from modelcatalog.router.auth import Authenticator, Reviewer, credential
 from modelcatalog.router.errors import RouterError, error_response
 from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model, with_usage_reported
@@ -63,8 +64,12 @@ class Router:
             payload = _parse(body)
             endpoint = self._endpoint(request.match_info.get("endpoint") or _model(payload))
             label = endpoint.name
+            request[lifecycle.REQUEST_SLOT] = lifecycle.headers(lifecycle.endpoint_lifecycle(endpoint))
             deployment = self._deployment(endpoint, request.headers.get(PIN_HEADER))
             await self.auth.check(endpoint, deployment, given)
+            retired = lifecycle.gone(deployment)
+            if retired is not None:
+                raise retired
             path = "/v1/" + request.match_info["api"]
             response = await self._forward(request, deployment, path, body, payload, started)
         except RouterError as error:
@@ -233,4 +238,5 @@ def build_app(router: Router) -> web.Application:
         await router.close()
 
     app.on_cleanup.append(close)
+    app.on_response_prepare.append(lifecycle.add_headers)
     return app

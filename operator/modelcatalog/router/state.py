@@ -32,6 +32,20 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ModelLifecycle:
+    """What the operator wrote in the ModelDeployment's status.modelLifecycle (dates YYYY-MM-DD)."""
+
+    stage: str
+    deprecation_date: str | None = None
+    retirement_date: str | None = None
+    replacement: str | None = None
+
+    @property
+    def retired(self) -> bool:
+        return self.stage == "Retired"
+
+
+@dataclass(frozen=True)
 class Deployment:
     name: str
     endpoint: str
@@ -39,6 +53,7 @@ class Deployment:
     auth_mode: str = KEY
     limits: Limits = field(default_factory=Limits)
     served_model: str | None = None
+    lifecycle: ModelLifecycle | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,16 @@ def deployment_from_object(obj: dict[str, Any]) -> Deployment:
         auth_mode=TOKEN if spec.get("authMode") == TOKEN else KEY,
         limits=limits,
         served_model=spec.get("model"),
+        lifecycle=lifecycle_from_status(obj.get("status") or {}),
+    )
+
+
+def lifecycle_from_status(status: dict[str, Any]) -> ModelLifecycle | None:
+    found = status.get("modelLifecycle")
+    if not isinstance(found, dict) or not isinstance(found.get("stage"), str):
+        return None
+    return ModelLifecycle(
+        found["stage"], found.get("deprecationDate"), found.get("retirementDate"), found.get("replacement")
     )
 
 

@@ -1,0 +1,1 @@
+"""The validating admission webhook: cross-object checks at apply time (docs/policy.md)."""
