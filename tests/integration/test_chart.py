@@ -133,6 +133,10 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
         ("watch", "pods"), ("list", "nodes"),
         ("create", "clusterkopfpeerings.kopf.dev"), ("create", "catalogmodels.modelcatalog.io"),
         ("bind", "clusterroles.rbac.authorization.k8s.io/modelcatalog-router-tokenreview"),
+        # The workspace routers' RBAC (issue 16): a Role and RoleBinding per workspace, and a binding of the
+        # token-review ClusterRole, which `bind` limits to that one role (cluster-admin is refused below).
+        ("create", "roles.rbac.authorization.k8s.io"), ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("patch", "clusterrolebindings.rbac.authorization.k8s.io"),
     ]:  # fmt: skip
         assert can_i(kube, verb, what), f"the operator needs {verb} {what}"
     assert can_i(kube, "get", "configmaps/modelcatalog-settings", NS)
@@ -140,14 +144,14 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
     for verb, what in [
         ("impersonate", "users"), ("impersonate", "serviceaccounts"), ("escalate", "clusterroles"),
         ("bind", "clusterroles/cluster-admin"), ("create", "clusterroles"), ("patch", "clusterroles"),
-        ("patch", "clusterrolebindings"), ("create", "roles"), ("create", "rolebindings"),
-        ("create", "pods"), ("create", "pods/exec"), ("create", "serviceaccounts/token"),
+        ("create", "pods"), ("create", "pods/exec"),
         ("delete", "customresourcedefinitions"), ("patch", "customresourcedefinitions"),
         ("update", "modeldeployments.modelcatalog.io"), ("delete", "catalogmodels.modelcatalog.io"),
         ("delete", "namespaces"), ("patch", "nodes"), ("create", "validatingwebhookconfigurations"),
         ("create", "tokenreviews"), ("get", "configmaps"), ("list", "configmaps"),
     ]:  # fmt: skip
         assert not can_i(kube, verb, what), f"the operator must not {verb} {what}"
+    assert not can_i(kube, "create", "serviceaccounts", None, "--subresource=token"), "no tokens of others"
     assert not can_i(kube, "get", "configmaps/kube-root-ca.crt", NS), "ConfigMaps by name only"
     assert not can_i(kube, "get", "configmaps/modelcatalog-settings", "kube-system")
 

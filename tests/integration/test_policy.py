@@ -56,8 +56,12 @@ def ca_published(kube: Kube) -> bool:
 
 
 @pytest.fixture(scope="module")
-def webhook(installed: Kube) -> Iterator[OperatorProcess]:
-    """The operator with its webhook on a loopback port, registered by url, and the admission policies."""
+def webhook(installed: Kube, operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The operator with its webhook on a loopback port, registered by url, and the admission policies.
+
+    It stands in for the session's operator meanwhile: two operators with different clocks would take
+    turns (peering) and each write its own view."""
+    operator.stop()
     port = free_port()
     policy.install(installed.kubectl, port)
     catalog_model(installed, "policy-deprecated", {"stage": "Deprecated", "deprecationDate": day(-10),
@@ -70,6 +74,7 @@ def webhook(installed: Kube) -> Iterator[OperatorProcess]:
     wait_for(lambda: ca_published(installed), 30, "the operator writing the webhook's caBundle")
     yield process
     process.stop()
+    operator.start()
 
 
 def test_the_webhook_refuses_what_the_reconcile_could_not_place_naming_field_and_fix(
