@@ -18,6 +18,11 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     run_parser.add_argument("--standalone", action="store_true", help="no peering (only one replica may run)")
     run_parser.add_argument("--liveness", default="http://0.0.0.0:8081/healthz", help="liveness endpoint URL")
     run_parser.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port (0: off)")
+    run_parser.add_argument(
+        "--metrics-address",
+        default="0.0.0.0",  # noqa: S104 (in a pod: the pod's own addresses)
+        help="address the metrics server binds (default: all; the chart sets the pod IP)",
+    )
     run_parser.add_argument("--verbose", action="store_true", help="debug logging")
     run_parser.set_defaults(run=run)
 
@@ -29,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig
         os.environ["MODELCATALOG_KUBECONFIG"] = args.kubeconfig
     os.environ["MODELCATALOG_METRICS_PORT"] = str(args.metrics_port)
+    os.environ["MODELCATALOG_METRICS_ADDRESS"] = args.metrics_address
     if args.standalone:
         os.environ["MODELCATALOG_STANDALONE"] = "1"
     logging.basicConfig(
