@@ -146,3 +146,11 @@ def test_expansion_and_the_local_interpreter() -> None:
     assert expand("$(A)-$(B)-$$(A)-$$-$(", {"A": "1"}) == "1-$(B)-$(A)-$-$("
     assert local_command(["python3", "-c", "x"]) == (sys.executable, "-c", "x")
     assert local_command(["/bin/sh", "-c", "x"]) == ("/bin/sh", "-c", "x")
+
+
+def test_a_liveness_url_of_an_ipv6_pod_ip_gets_brackets() -> None:
+    from modelcatalog.cli.operator import bracket_ipv6
+
+    assert bracket_ipv6("http://fd00::5:8081/healthz") == "http://[fd00::5]:8081/healthz"
+    assert bracket_ipv6("http://127.1.0.7:8081/healthz") == "http://127.1.0.7:8081/healthz"
+    assert bracket_ipv6("http://[fd00::5]:8081/healthz") == "http://[fd00::5]:8081/healthz"
