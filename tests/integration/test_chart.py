@@ -26,7 +26,7 @@ import openai
 import pytest
 import yaml
 
-from modelcatalog.localcluster.cluster import find_tools
+from modelcatalog.localcluster.cluster import MANIFESTS, find_tools
 from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
 
@@ -67,10 +67,11 @@ def adopt_existing_crds(kube: Kube) -> None:
         name = crd["metadata"]["name"]
         kube.kubectl("label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
         kube.kubectl("annotate", "--overwrite", "crd", name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
-    if kube.kubectl("get", "crd", "clusterkopfpeerings.kopf.dev", check=False).returncode == 0:
-        kube.kubectl("label", "--overwrite", "crd", "clusterkopfpeerings.kopf.dev", "app.kubernetes.io/managed-by=Helm")
-        kube.kubectl("annotate", "--overwrite", "crd", "clusterkopfpeerings.kopf.dev",
-                     *(f"{k}={v}" for k, v in HELM_OWNER.items()))  # fmt: skip
+    # The peering CRD, and the routers' ClusterRole that LocalCluster.install() applies (the session's setup).
+    for kind, name in [("crd", "clusterkopfpeerings.kopf.dev"), ("clusterrole", "modelcatalog-router-tokenreview")]:
+        if kube.kubectl("get", kind, name, check=False).returncode == 0:
+            kube.kubectl("label", "--overwrite", kind, name, "app.kubernetes.io/managed-by=Helm")
+            kube.kubectl("annotate", "--overwrite", kind, name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
 
 
 def operator_pods(kube: Kube) -> list[dict[str, Any]]:
@@ -101,6 +102,7 @@ def release(kube: Kube) -> Iterator[Kube]:
     rendered = template(kube)
     # The whole chart, as rendered, is accepted by the real API server (CRDs and all, before installing).
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    session_role = kube.kubectl("get", "clusterrole", "modelcatalog-router-tokenreview", check=False).returncode == 0
     adopt_existing_crds(kube)
     # The default image: the pod runner recognises the project's image and runs the operator's command.
     helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--create-namespace", "--timeout", "2m")
@@ -108,6 +110,8 @@ def release(kube: Kube) -> Iterator[Kube]:
         yield kube
     finally:
         uninstall(kube, check=False)
+        if session_role:  # helm deleted the adopted ClusterRole; the session's routers in token mode need it
+            kube.kubectl("apply", "--server-side", "-f", str(MANIFESTS))
 
 
 @pytest.fixture
