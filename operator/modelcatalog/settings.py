@@ -37,6 +37,8 @@ DEFAULT_IMAGES = {
     "text-embeddings-inference": "ghcr.io/huggingface/text-embeddings-inference:1.8",
 }
 DEFAULT_NAMESPACE = "modelcatalog-system"
+# The operator's and router's image, as the chart deploys it (repository and appVersion of charts/modelcatalog).
+PROJECT_IMAGE = "ghcr.io/modelcatalog/modelcatalog:0.1.0"
 CONFIGMAP = "modelcatalog-settings"
 # ConfigMap key -> environment variable that overrides it.
 CONFIGMAP_KEYS = {"region": "MODELCATALOG_REGION", "clockOffsetDays": clock.ENV}
@@ -149,7 +151,8 @@ class Settings:
     model_server_port: int = 8000
     images: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGES))
     model_cache_size: str = "200Gi"
-    router_image: str = "ghcr.io/modelcatalog/modelcatalog-router:0.1.0"
+    # The project's one image (Dockerfile): its default command is the router. The chart's appVersion.
+    router_image: str = PROJECT_IMAGE
     # --- network: the egress baseline every workspace gets (docs/network.md) ---
     # Lift the baseline for clusters whose model servers need the metadata service or the API server.
     egress_allow_metadata: bool = False

@@ -46,7 +46,7 @@ def kube() -> Iterator[Kube]:
     try:
         seconds = cluster.up()
         print(f"\nlocal cluster up in {seconds:.1f} s")
-        yield Kube(cluster.kubeconfig, str(tools / "kubectl"))
+        yield Kube(cluster.kubeconfig, str(tools / "kubectl"), cluster.pods_dir)
     finally:
         cluster.down()
 

@@ -32,6 +32,8 @@ def wait_for(probe: Callable[[], T], timeout: float, what: str, interval: float 
 class Kube:
     kubeconfig: Path
     kubectl_binary: str
+    # The pod runner's workdir (each pod's log and token), on the local cluster; None on another cluster.
+    pods_dir: Path | None = None
     api: ApiClient = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,29 +1,33 @@
-"""The Helm chart installed as users do: server-side dry run, `helm install`, least privilege, the operator
-running as the chart's ServiceAccount, `helm upgrade` (settings roll the pods, CRD schemas update) and
-`helm uninstall` (CRDs and users' objects stay).
+"""The Helm chart installed as users do: server-side dry run, `helm install`, least privilege, the chart's
+operator pods reconciling under the chart's ServiceAccount, `helm upgrade` (settings roll the pods, CRD schemas
+update) and `helm uninstall` (CRDs and users' objects stay).
 
-Until the test bed runs the operator's pod as a process (branch `wire`), the operator runs beside the
-cluster (localcluster/launcher.py) with a kubeconfig holding a token of the chart's ServiceAccount: the
-RBAC it meets is exactly the chart's.
+On the local cluster the pod runner runs the chart's operator pods as local processes (the image is the
+project's; docs/development.md), with the pods' own ServiceAccount tokens: the RBAC they meet is exactly the
+chart's. Two replicas share the peering `modelcatalog` with the session's operator (conftest.py), which they
+outrank (newer), so it stands by while the release is installed; the release leaves the peering cleanly
+(scaled to 0 before `helm uninstall`) and the session's operator takes over again.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-import os
 import shutil
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import yaml
 
-from modelcatalog.localcluster.cluster import find_tools
-from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.cluster import MANIFESTS, find_tools
 from tests.conftest import REPO
-from tests.integration.conftest import LOG_DIR
 from tests.integration.kube import Kube, wait_for
 
 CHART = REPO / "charts" / "modelcatalog"
@@ -63,10 +67,34 @@ def adopt_existing_crds(kube: Kube) -> None:
         name = crd["metadata"]["name"]
         kube.kubectl("label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
         kube.kubectl("annotate", "--overwrite", "crd", name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
-    if kube.kubectl("get", "crd", "clusterkopfpeerings.kopf.dev", check=False).returncode == 0:
-        kube.kubectl("label", "--overwrite", "crd", "clusterkopfpeerings.kopf.dev", "app.kubernetes.io/managed-by=Helm")
-        kube.kubectl("annotate", "--overwrite", "crd", "clusterkopfpeerings.kopf.dev",
-                     *(f"{k}={v}" for k, v in HELM_OWNER.items()))  # fmt: skip
+    # The peering CRD, and the routers' ClusterRole that LocalCluster.install() applies (the session's setup).
+    for kind, name in [("crd", "clusterkopfpeerings.kopf.dev"), ("clusterrole", "modelcatalog-router-tokenreview")]:
+        if kube.kubectl("get", kind, name, check=False).returncode == 0:
+            kube.kubectl("label", "--overwrite", kind, name, "app.kubernetes.io/managed-by=Helm")
+            kube.kubectl("annotate", "--overwrite", kind, name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
+
+
+def operator_pods(kube: Kube) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kube.get_json(
+        "pods", "-n", NS, "-l", "app.kubernetes.io/name=modelcatalog,app.kubernetes.io/component=operator"
+    )["items"]
+    return items
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def uninstall(kube: Kube, check: bool = True) -> None:
+    """Scaled to 0 first, so each replica removes its peering record while its RBAC still allows it (helm
+    deletes the ClusterRoleBinding with the Deployment: a record left behind would keep counting for the
+    peering lifetime and hold back the session's operator); then `helm uninstall`, pods gone."""
+    if kube.kubectl("get", "deployment", "modelcatalog-operator", "-n", NS, check=False).returncode == 0:
+        kube.kubectl("scale", "deployment/modelcatalog-operator", "-n", NS, "--replicas=0")
+        wait_for(lambda: not operator_pods(kube), 90, "the operator pods to go")
+    helm(kube, "uninstall", RELEASE, "-n", NS, "--wait", "--timeout", "2m", check=check)
+    wait_for(lambda: not operator_pods(kube), 90, "the operator pods to go")
 
 
 @pytest.fixture(scope="module")
@@ -74,40 +102,29 @@ def release(kube: Kube) -> Iterator[Kube]:
     rendered = template(kube)
     # The whole chart, as rendered, is accepted by the real API server (CRDs and all, before installing).
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    session_role = kube.kubectl("get", "clusterrole", "modelcatalog-router-tokenreview", check=False).returncode == 0
     adopt_existing_crds(kube)
+    # The default image: the pod runner recognises the project's image and runs the operator's command.
     helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--create-namespace", "--timeout", "2m")
-    yield kube
-    helm(kube, "uninstall", RELEASE, "-n", NS, check=False)
-
-
-@pytest.fixture(scope="module")
-def chart_operator(release: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """The real operator as the chart's ServiceAccount: a TokenRequest in a kubeconfig of its own."""
-    token = release.kubectl("create", "token", "modelcatalog-operator", "-n", NS, "--duration=2h").stdout.strip()
-    admin = json.loads(release.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
-    cluster = admin["clusters"][0]
-    kubeconfig = tmp_path_factory.mktemp("sa") / "operator.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [cluster],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": cluster["name"], "user": "sa", "namespace": NS}}],
-    }))  # fmt: skip
-    kubeconfig.chmod(0o600)
-    process = OperatorProcess(kubeconfig, LOG_DIR / "chart-operator")
-    env = {"MODELCATALOG_NAMESPACE": NS}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        process.start()
-        yield process
+        yield kube
     finally:
-        process.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        uninstall(kube, check=False)
+        if session_role:  # helm deleted the adopted ClusterRole; the session's routers in token mode need it
+            kube.kubectl("apply", "--server-side", "-f", str(MANIFESTS))
+
+
+@pytest.fixture
+def chart_operator(release: Kube) -> list[dict[str, Any]]:
+    """The chart's operator pods (the default two replicas), rolled out and Ready."""
+    release.kubectl("rollout", "status", "deployment/modelcatalog-operator", "-n", NS, "--timeout=180s")
+
+    def ready() -> list[dict[str, Any]]:
+        pods = [p for p in operator_pods(release) if not p["metadata"].get("deletionTimestamp")]
+        up = [p for p in pods if is_ready(p)]
+        return up if len(up) == len(pods) == 2 else []
+
+    return wait_for(ready, 120, "two Ready operator pods")
 
 
 def can_i(kube: Kube, verb: str, what: str, namespace: str | None = None, *extra: str) -> bool:
@@ -133,10 +150,13 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
         ("watch", "pods"), ("list", "nodes"),
         ("create", "clusterkopfpeerings.kopf.dev"), ("create", "catalogmodels.modelcatalog.io"),
         ("bind", "clusterroles.rbac.authorization.k8s.io/modelcatalog-router-tokenreview"),
-        # The workspace routers' RBAC (issue 16): a Role and RoleBinding per workspace, and a binding of the
-        # token-review ClusterRole, which `bind` limits to that one role (cluster-admin is refused below).
-        ("create", "roles.rbac.authorization.k8s.io"), ("create", "rolebindings.rbac.authorization.k8s.io"),
-        ("patch", "clusterrolebindings.rbac.authorization.k8s.io"),
+        # Each workspace's router: a Role and RoleBinding, and a ClusterRoleBinding to the token-review role.
+        # The API server's escalation check still limits what these can grant: what the operator holds,
+        # and the one ClusterRole it may bind (cluster-admin is refused below).
+        ("create", "serviceaccounts"), ("create", "roles"), ("create", "rolebindings"),
+        ("patch", "clusterrolebindings"),
+        # What the routers' Roles grant, the operator must hold (render/rbac.py DELEGATED): a harmless review.
+        ("create", "localsubjectaccessreviews"),
     ]:  # fmt: skip
         assert can_i(kube, verb, what), f"the operator needs {verb} {what}"
     assert can_i(kube, "get", "configmaps/modelcatalog-settings", NS)
@@ -144,39 +164,124 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
     for verb, what in [
         ("impersonate", "users"), ("impersonate", "serviceaccounts"), ("escalate", "clusterroles"),
         ("bind", "clusterroles/cluster-admin"), ("create", "clusterroles"), ("patch", "clusterroles"),
-        ("create", "pods"), ("create", "pods/exec"),
+        ("create", "pods"), ("create", "tokenreviews"),
         ("delete", "customresourcedefinitions"), ("patch", "customresourcedefinitions"),
         ("update", "modeldeployments.modelcatalog.io"), ("delete", "catalogmodels.modelcatalog.io"),
         ("delete", "namespaces"), ("patch", "nodes"), ("create", "validatingwebhookconfigurations"),
-        ("create", "tokenreviews"), ("get", "configmaps"), ("list", "configmaps"),
+        ("get", "configmaps"), ("list", "configmaps"),
     ]:  # fmt: skip
         assert not can_i(kube, verb, what), f"the operator must not {verb} {what}"
-    assert not can_i(kube, "create", "serviceaccounts", None, "--subresource=token"), "no tokens of others"
+    for resource, subresource in [("pods", "exec"), ("serviceaccounts", "token")]:  # `a/b` would name an object b
+        assert not can_i(kube, "create", resource, None, f"--subresource={subresource}"), f"{resource}/{subresource}"
     assert not can_i(kube, "get", "configmaps/kube-root-ca.crt", NS), "ConfigMaps by name only"
     assert not can_i(kube, "get", "configmaps/modelcatalog-settings", "kube-system")
 
 
-def test_the_operator_as_its_service_account_reconciles_deployments_and_networks(
-    release: Kube, chart_operator: OperatorProcess, namespace: str
+def pod_log(kube: Kube, pod: dict[str, Any]) -> str:
+    """The pod's process output, as the pod runner writes it (`kubectl logs` has no kubelet to ask here)."""
+    assert kube.pods_dir is not None
+    path = kube.pods_dir / f"{NS}_{pod['metadata']['name']}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def process_environ(pod_ip: str) -> dict[str, str]:
+    """The environment of the operator process the runner started for the pod at `pod_ip`."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"operator" in argv and f"--metrics-address={pod_ip}".encode() in argv:
+                pairs = (proc / "environ").read_bytes().split(b"\0")
+                return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+        except OSError:
+            continue
+    return {}
+
+
+def token_user(kube: Kube, token: str) -> str:
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+    result = json.loads(kube.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(review)).stdout)
+    return str(result["status"].get("user", {}).get("username", ""))
+
+
+def chat(router_ip: str, key: str) -> str:
+    client = openai.OpenAI(base_url=f"http://{router_ip}:8080/v1", api_key=key, max_retries=0, timeout=30)
+    reply = client.chat.completions.create(model="llama3-chat", messages=[{"role": "user", "content": "hello"}])
+    return str(reply.choices[0].message.content)
+
+
+def refused_without_a_key(router_ip: str) -> int:
+    body = json.dumps({"model": "llama3-chat", "messages": [{"role": "user", "content": "hello"}]}).encode()
+    request = urllib.request.Request(f"http://{router_ip}:8080/v1/chat/completions", body,
+                                     {"Content-Type": "application/json"}, method="POST")  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (a loopback pod IP)
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def ready_router_ip(kube: Kube, namespace: str) -> str:
+    def ready() -> str:
+        pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=router")["items"]
+        ips = [p["status"]["podIP"] for p in pods if is_ready(p)]
+        return sorted(ips)[0] if ips else ""
+
+    return wait_for(ready, 90, "a ready router pod")
+
+
+def test_the_charts_operator_pods_reconcile_end_to_end_as_their_service_account_with_one_active_peer(
+    release: Kube, chart_operator: list[dict[str, Any]], namespace: str
 ) -> None:
     kube = release
+    names = {p["metadata"]["name"] for p in chart_operator}
+    # Peering: both replicas are peers named by their pods (POD_ID); the newest outranks every other peer,
+    # the session's operator included, and the other one stands by.
+    peers = kube.get_json("clusterkopfpeering", "modelcatalog")["status"]
+    assert names <= set(peers), peers
+    active = max(peers, key=lambda peer: int(peers[peer]["priority"]))
+    assert active in names, f"a chart pod outranks every other peer: {peers}"
+    standby = next(p for p in chart_operator if p["metadata"]["name"] != active)
+    wait_for(lambda: "standing by" in pod_log(kube, standby), 30, "the second replica standing by")
     # The default catalog, applied by the operator from the chart's ConfigMap.
     get = ("get", "catalogmodel", "meta-llama-3-8b-instruct", "-o", "json", "--show-managed-fields")
     model = wait_for(lambda: kube.kubectl(*get, check=False).stdout, 60, "the default catalog")
     managers = {m["manager"] for m in json.loads(model)["metadata"]["managedFields"]}
     assert "modelcatalog-default-catalog" in managers
+    started = time.monotonic()
     kube.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples/modeldeployment.yaml"))
     kube.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples/workspacenetwork.yaml"))
     kube.kubectl("wait", "--for=condition=Ready", "modeldeployment/llama3-chat", "-n", namespace, "--timeout=120s")
-    wait_for(lambda: kube.kubectl("get", "secret", "llama3-chat-keys", "-n", namespace, check=False).returncode == 0,
-             30, "the key Secret")  # fmt: skip
+    secret = wait_for(lambda: kube.kubectl("get", "secret", "llama3-chat-keys", "-n", namespace, "-o", "json",
+                                           check=False).stdout, 30, "the key Secret")  # fmt: skip
+    key = base64.b64decode(json.loads(secret)["data"]["primary"]).decode()
     policies = wait_for(
         lambda: {p["metadata"]["name"] for p in kube.get_json("networkpolicy", "-n", namespace)["items"]}
         >= {"modelcatalog-router-ingress", "modelcatalog-model-server-ingress"}, 60, "the workspace's policies",
     )  # fmt: skip
     assert policies
-    log = chart_operator.log.read_text(errors="replace")
-    assert "Forbidden" not in log and " 403 " not in log, chart_operator.tail()
+    # A chat completion through the router pod the chart's operator created, with the key; refused without.
+    router = ready_router_ip(kube, namespace)
+
+    def answered() -> str:
+        try:
+            return chat(router, key)
+        except openai.APIError:  # the router may still be learning the model server's pod
+            return ""
+
+    assert wait_for(answered, 60, "a chat completion through the router", interval=1)
+    print(f"\nchart operator: ModelDeployment applied -> chat answered in {time.monotonic() - started:.1f} s")
+    assert refused_without_a_key(router) == 401  # (the openai client insists on a key)
+    # Under the pod's own ServiceAccount: the runner gave each operator process a TokenRequest token of the
+    # chart's ServiceAccount and no kubeconfig; nothing it asked was refused.
+    if kube.pods_dir is not None:
+        for pod in chart_operator:
+            env = process_environ(pod["status"]["podIP"])
+            assert env, f"no operator process for pod {pod['metadata']['name']}"
+            assert "KUBECONFIG" not in env and "MODELCATALOG_KUBECONFIG" not in env
+            assert env["POD_ID"] == pod["metadata"]["name"] and env["POD_IP"] == pod["status"]["podIP"]
+            assert token_user(kube, Path(env["MODELCATALOG_TOKEN_FILE"]).read_text().strip()) == SA
+            log = pod_log(kube, pod)
+            assert "Forbidden" not in log and " 403 " not in log, log[-3000:]
 
 
 def test_upgrade_rolls_the_operator_on_a_settings_change_and_updates_crd_schemas(release: Kube, tmp_path: Path) -> None:
@@ -232,7 +337,7 @@ def settled(kube: Kube, namespace: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("apply", [("apply", "--server-side"), ("apply",)], ids=["server-side", "client-side"])
 def test_reapplying_the_examples_writes_nothing(
-    release: Kube, chart_operator: OperatorProcess, namespace: str, apply: tuple[str, ...]
+    release: Kube, chart_operator: list[dict[str, Any]], namespace: str, apply: tuple[str, ...]
 ) -> None:
     kube = release
     kube.kubectl(*apply, "-n", namespace, "-f", str(REPO / "examples"))
@@ -248,7 +353,7 @@ def test_uninstall_keeps_the_crds_the_catalog_and_the_users_objects(release: Kub
     kube = release
     manifest: dict[str, Any] = yaml.safe_load((REPO / "examples/modeldeployment.yaml").read_text())
     kube.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
-    helm(kube, "uninstall", RELEASE, "-n", NS)
+    uninstall(kube)
     assert kube.kubectl("get", "deployment", "modelcatalog-operator", "-n", NS, check=False).returncode != 0
     for crd in ("modeldeployments.modelcatalog.io", "catalogmodels.modelcatalog.io", "clusterkopfpeerings.kopf.dev"):
         kube.kubectl("get", "crd", crd)

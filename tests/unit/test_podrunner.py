@@ -6,19 +6,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from modelcatalog.localcluster.podrunner import (
     ROUTER,
     TESTSERVER,
     ApiServer,
     SecretMount,
+    expand,
     known_images,
     launch_for,
+    local_command,
     ready_patch,
     remap,
     repository,
     should_restart,
 )
 from modelcatalog.settings import DEFAULT_IMAGES, Settings
+from tests.conftest import REPO
 
 API = ApiServer("127.0.0.1", "32766", "/tmp/ca.crt")
 IMAGES = known_images(Settings())
@@ -95,3 +100,57 @@ def test_secret_volumes_are_files_under_the_workdir_and_https_probes_stay_https(
     local = {"/etc/tls": Path("/w/ws_p.volumes/tls")}
     assert remap("/etc/tls/tls.crt", local) == "/w/ws_p.volumes/tls/tls.crt"
     assert remap("/etc/tlsx/a", local) == "/etc/tlsx/a" and remap("8080", local) == "8080"
+
+
+def test_the_default_router_image_is_the_charts_image() -> None:
+    chart = yaml.safe_load((REPO / "charts/modelcatalog/Chart.yaml").read_text())
+    values = yaml.safe_load((REPO / "charts/modelcatalog/values.yaml").read_text())
+    assert Settings().router_image == f"{values['image']['repository']}:{chart['appVersion']}"
+
+
+def operator_pod() -> dict[str, Any]:
+    """The chart's operator container, as templates/deployment.yaml renders it."""
+    image = pod(Settings().router_image, ip="127.1.0.7", serviceAccountName="modelcatalog-operator")
+    image["metadata"] |= {"name": "modelcatalog-operator-abc", "namespace": "modelcatalog-system"}
+    image["spec"]["containers"][0] = {
+        "name": "operator",
+        "image": Settings().router_image,
+        "command": ["python", "-m", "modelcatalog"],
+        "args": ["operator", "run", "--liveness=http://$(POD_IP):8081/healthz", "--metrics-address=$(POD_IP)",
+                 "--metrics-port=8080", "--cost=$$(NOT_EXPANDED)", "--x=$(UNDEFINED)"],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "URL", "value": "http://$(POD_IP):8081"},
+                {"name": "MODELCATALOG_NAMESPACE", "value": "modelcatalog-system"}],
+        "ports": [{"name": "metrics", "containerPort": 8080}, {"name": "health", "containerPort": 8081}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "health"}},
+    }  # fmt: skip
+    return image
+
+
+def test_the_projects_image_with_a_command_runs_that_command_as_a_kubelet_would() -> None:
+    launch = launch_for(operator_pod(), IMAGES, API)
+    assert launch is not None
+    assert launch.argv == (
+        sys.executable, "-m", "modelcatalog", "operator", "run", "--liveness=http://127.1.0.7:8081/healthz",
+        "--metrics-address=127.1.0.7", "--metrics-port=8080", "--cost=$(NOT_EXPANDED)", "--x=$(UNDEFINED)",
+    )  # fmt: skip
+    assert launch.env["POD_IP"] == "127.1.0.7" and launch.env["POD_ID"] == "modelcatalog-operator-abc"
+    assert launch.env["URL"] == "http://127.1.0.7:8081", "env values expand the variables defined before them"
+    assert "MODELCATALOG_ROUTER_HOST" not in launch.env, "the router's variables only for the router"
+    assert (launch.probe_path, launch.probe_port) == ("/healthz", 8081)
+    assert launch.service_account == "modelcatalog-operator"
+
+
+def test_expansion_and_the_local_interpreter() -> None:
+    assert expand("$(A)-$(B)-$$(A)-$$-$(", {"A": "1"}) == "1-$(B)-$(A)-$-$("
+    assert local_command(["python3", "-c", "x"]) == (sys.executable, "-c", "x")
+    assert local_command(["/bin/sh", "-c", "x"]) == ("/bin/sh", "-c", "x")
+
+
+def test_a_liveness_url_of_an_ipv6_pod_ip_gets_brackets() -> None:
+    from modelcatalog.cli.operator import bracket_ipv6
+
+    assert bracket_ipv6("http://fd00::5:8081/healthz") == "http://[fd00::5]:8081/healthz"
+    assert bracket_ipv6("http://127.1.0.7:8081/healthz") == "http://127.1.0.7:8081/healthz"
+    assert bracket_ipv6("http://[fd00::5]:8081/healthz") == "http://[fd00::5]:8081/healthz"

@@ -1,10 +1,12 @@
-"""`modelcatalog demo`: the local cluster, the CRDs and catalog, the operator, the examples, and a tour."""
+"""`modelcatalog demo`: the local cluster, the Helm chart (CRDs, default catalog, the operator's pods), the
+examples, and a tour."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -12,16 +14,18 @@ import urllib.request
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
-from modelcatalog.localcluster.launcher import OperatorProcess
 from modelcatalog.settings import Settings
 
 NAMESPACE = "demo"
+RELEASE, SYSTEM = "modelcatalog", "modelcatalog-system"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")
 PENDING = "mixtral-large"
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = groups.add_parser("demo", help="start the local cluster, the operator and the examples, and show them")
+    parser = groups.add_parser(
+        "demo", help="start the local cluster, install the chart, apply the examples, and show them"
+    )
     parser.add_argument("--name", default="modelcatalog", help="cluster name (default: modelcatalog)")
     parser.set_defaults(run=run)
 
@@ -46,13 +50,12 @@ def run(args: argparse.Namespace) -> int:
     except ClusterStartError as error:
         raise CliError(str(error), ExitCode.UNAVAILABLE) from error
     done(started)
-    started = step("installing the CRDs and the default catalog")
-    cluster.install()
+    started = step(f"helm install {RELEASE} charts/modelcatalog -n {SYSTEM} (CRDs, default catalog, operator pods)")
+    install_chart(cluster)
     done(started)
-    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir, detached=True)
-    started = step("starting the operator")
-    operator.start()
-    print(f"    log: {operator.log.relative_to(REPO_ROOT)}")
+    started = step("waiting for the operator's two pods (the pod runner runs them as local processes)")
+    cluster.kubectl("rollout", "status", "deployment/modelcatalog-operator", "-n", SYSTEM, "--timeout=180s")
+    print(f"    logs: {cluster.pods_dir.relative_to(REPO_ROOT)}/{SYSTEM}_modelcatalog-operator-*.log")
     done(started)
     started = step(f"applying examples/ in namespace {NAMESPACE} and waiting for the deployments")
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
@@ -66,6 +69,18 @@ def run(args: argparse.Namespace) -> int:
     tour(cluster)
     call_through_router(cluster)
     return ExitCode.OK
+
+
+def install_chart(cluster: LocalCluster) -> None:
+    """The chart with its defaults: the image is the project's, which the pod runner runs (docs/development.md)."""
+    helm = [
+        cluster.tool("helm"), "--kubeconfig", str(cluster.kubeconfig), "install", RELEASE,
+        str(REPO_ROOT / "charts" / "modelcatalog"), "-n", SYSTEM, "--create-namespace", "--timeout", "2m",
+    ]  # fmt: skip
+    result = subprocess.run(helm, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise CliError(f"helm install failed: {result.stderr.strip()}")
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
 def router_address(cluster: LocalCluster, timeout: float = 90) -> str:
@@ -125,7 +140,9 @@ def wait_pending_reason(cluster: LocalCluster, timeout: float = 90) -> None:
         if status.get("phase") == "Pending":
             return
         time.sleep(1)
-    raise CliError(f"{PENDING} did not report Pending within {timeout:.0f} s; see .work/operator.log")
+    raise CliError(
+        f"{PENDING} did not report Pending within {timeout:.0f} s; see the operator pods' logs in {cluster.pods_dir}"
+    )
 
 
 def tour(cluster: LocalCluster) -> None:
@@ -157,4 +174,7 @@ def tour(cluster: LocalCluster) -> None:
     print(f"    export KUBECONFIG={cluster.kubeconfig} PATH={cluster.tools}:$PATH")
     print(f"    kubectl describe modeldeployment {PENDING} -n {NAMESPACE}")
     print("    .venv/bin/modelcatalog models show meta-llama-3-8b-instruct")
-    print("Stop everything (the cluster and the operator): make cluster-down")
+    print(
+        f"    kubectl get pods -n {SYSTEM}; kubectl get clusterkopfpeering modelcatalog -o yaml   # one active replica"
+    )
+    print("Stop everything (the cluster, the operator pods and the routers): make cluster-down")

@@ -29,6 +29,7 @@ from modelcatalog.webhook import server as webhook
 
 RESYNC_SECONDS = 300
 METRICS_PORT = int(os.environ.get("MODELCATALOG_METRICS_PORT", "0"))  # 0: no metrics server
+METRICS_ADDRESS = os.environ.get("MODELCATALOG_METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 (a pod's own network)
 
 
 @kopf.on.startup()
@@ -69,7 +70,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     loop = asyncio.get_running_loop()
     memo.background = [loop.create_task(resync_forever(memo)), loop.create_task(memo.gate.follow(memo.cluster.peering))]
     if METRICS_PORT:
-        start_http_server(METRICS_PORT)
+        start_http_server(METRICS_PORT, addr=METRICS_ADDRESS)
     memo.webhook = await webhook.start(memo) if memo.settings.webhook_port else None
     logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
 

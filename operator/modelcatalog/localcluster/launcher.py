@@ -83,7 +83,8 @@ class OperatorProcess:
         self.end_leftover()
         command = [
             sys.executable, "-m", "modelcatalog", "operator", "run", "--kubeconfig", str(self.kubeconfig),
-            "--liveness", f"http://127.0.0.1:{self.health_port}/healthz", "--metrics-port", str(self.metrics_port),
+            "--liveness", f"http://127.0.0.1:{self.health_port}/healthz",
+            "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics_port),
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

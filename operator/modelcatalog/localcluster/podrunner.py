@@ -2,7 +2,8 @@
 
 With the kwok pod range on loopback (127.1.0.0/16), a process bound to a pod's IP and container
 port *is* that pod. For each Running pod whose container image is known (image repository, any
-tag) the runner starts the matching local process with the container's env and args, a
+tag) the runner starts the matching local process with the container's env and args (the project's
+own image: the container's command if it has one, e.g. the chart's operator, else the router), a
 ServiceAccount token from a TokenRequest in a file (MODELCATALOG_TOKEN_FILE) and the API server's
 real address (KUBERNETES_SERVICE_HOST/PORT, MODELCATALOG_CA_FILE); it restarts it per the pod's
 restartPolicy, stops it when the pod goes, and sets the pod's Ready condition from the container's
@@ -26,6 +27,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -60,10 +62,36 @@ def repository(image: str) -> str:
 
 
 def known_images(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Image repository -> the module run in its place."""
+    """Image repository -> the module run in its place (for the project's own image, `settings.router_image`,
+    only when the container has no command: the image's default CMD is the router)."""
     images = {repository(image): TESTSERVER for image in settings.images.values()}
     images[repository(settings.router_image)] = ROUTER
     return images
+
+
+REFERENCE = re.compile(r"\$\$|\$\(([^)]*)\)")
+PYTHON = re.compile(r"python(3(\.\d+)?)?")
+
+
+def expand(value: str, defined: dict[str, str]) -> str:
+    """The kubelet's `$(VAR)` expansion of command, args and env values: a defined variable is replaced,
+    an undefined reference is left as written, `$$` is a literal `$`."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        return defined.get(name, match.group(0))
+
+    return REFERENCE.sub(replace, value)
+
+
+def local_command(command: list[str]) -> tuple[str, ...]:
+    """The container's command as a local process: the image's `python` is this interpreter (its
+    environment has the project installed, as the image's venv does)."""
+    if command and PYTHON.fullmatch(command[0].rsplit("/", 1)[-1]):
+        return (sys.executable, *command[1:])
+    return tuple(command)
 
 
 @dataclass(frozen=True)
@@ -121,21 +149,29 @@ def remap(value: str, mounts: dict[str, Path]) -> str:
     return value
 
 
-def container_env(container: dict[str, Any], pod: dict[str, Any]) -> dict[str, str]:
-    """Literal values and the downward-API fields a local process can be given."""
-    meta, status = pod["metadata"], pod.get("status") or {}
+def container_env(container: dict[str, Any], pod: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
+    """Literal values (with `$(VAR)` of the variables defined before them, `base` first, as the kubelet
+    expands them) and the downward-API fields a local process can be given."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     fields = {
         "metadata.name": meta["name"],
         "metadata.namespace": meta["namespace"],
+        "metadata.uid": meta.get("uid", ""),
         "status.podIP": status.get("podIP", ""),
-        "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
+        "status.hostIP": status.get("hostIP", ""),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", "default"),
     }
+    defined = dict(base or {})
     env = {}
     for item in container.get("env") or []:
         if "value" in item:
-            env[item["name"]] = str(item["value"])
+            env[item["name"]] = expand(str(item["value"]), defined)
         elif path := ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath"):
             env[item["name"]] = fields.get(path, "")
+        else:
+            continue
+        defined[item["name"]] = env[item["name"]]
     return env
 
 
@@ -160,17 +196,25 @@ def launch_for(pod: dict[str, Any], images: dict[str, tuple[str, ...]], api: Api
     module = images[repository(container["image"])]
     port = resolve_port(container, None) or 8080
     probe = (container.get("readinessProbe") or {}).get("httpGet") or {}
-    env = container_env(container, pod) | {
+    cluster = {
         "KUBERNETES_SERVICE_HOST": api.host,
         "KUBERNETES_SERVICE_PORT": api.port,
         "MODELCATALOG_CA_FILE": api.ca_file,
-        "MODELCATALOG_ROUTER_NAMESPACE": meta["namespace"],
-        "MODELCATALOG_ROUTER_HOST": ip,
-        "MODELCATALOG_ROUTER_PORT": str(port),
     }
-    argv = (sys.executable, "-m", *module, *(container.get("args") or []))
+    env = container_env(container, pod, cluster) | cluster
+    args = [expand(str(a), env) for a in container.get("args") or []]
+    command = [expand(str(c), env) for c in container.get("command") or []]
+    # The project's image with a command of its own (the chart's operator) runs it; without, its CMD (the router).
+    own = module == ROUTER and bool(command)
+    argv = (*local_command(command), *args) if own else (sys.executable, "-m", *module, *args)
     if module == TESTSERVER:
         argv += ("--host", ip, "--port", str(port))
+    elif not command:
+        env |= {
+            "MODELCATALOG_ROUTER_NAMESPACE": meta["namespace"],
+            "MODELCATALOG_ROUTER_HOST": ip,
+            "MODELCATALOG_ROUTER_PORT": str(port),
+        }
     automount = spec.get("automountServiceAccountToken", True)
     return Launch(
         key=f"{meta['namespace']}/{meta['name']}",
