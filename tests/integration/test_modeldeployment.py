@@ -319,9 +319,18 @@ def test_a_restart_converges_without_duplicates_and_without_writes(
     assert md_status(kube, namespace, "chat") == status_before
 
 
-def versions(kube: Kube, namespace: str, kinds: str) -> dict[str, str]:
-    items = kube.get_json(kinds, "-n", namespace)["items"]
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+def versions(kube: Kube, namespace: str, kinds: str) -> dict[str, list[Any]]:
+    """Per child, when the operator last wrote it (its managedFields entry) and its generation; status
+    updates by the cluster's controllers (which change resourceVersion) do not count."""
+    items = kube.get_json(kinds, "-n", namespace, "--show-managed-fields")["items"]
+    return {
+        f"{i['kind']}/{i['metadata']['name']}": [
+            i["metadata"].get("generation"),
+            [(m.get("operation"), m.get("time")) for m in i["metadata"].get("managedFields") or []
+             if m.get("manager") == "modelcatalog"],
+        ]
+        for i in items
+    }  # fmt: skip
 
 
 def test_a_child_the_api_server_refuses_is_reported_and_retried(kube: Kube, namespace: str) -> None:
