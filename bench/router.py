@@ -35,7 +35,7 @@ import yaml
 HOST = "127.0.0.1"
 KEY = "bench-key"
 LITELLM_KEY = "sk-bench-key"  # LiteLLM's master keys start with sk-
-LITELLM_VERSION = "1.106.12"  # the newest whose [proxy] extra resolves here (1.107+ pin unpublished parts)
+LITELLM_VERSION = "1.106.12"  # the newest whose [proxy] extra resolves here (see pyproject.toml, extra bench)
 BODY = b'{"model": "bench", "messages": [{"role": "user", "content": "one two three four five six"}]}'
 START_TIMEOUT = 30
 LITELLM_START_TIMEOUT = 180  # imports a few hundred modules on first start
