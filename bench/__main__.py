@@ -1,4 +1,4 @@
-"""`python -m bench [latency|burst|network|all]`: figures for docs/performance.md (burst ends with a restart).
+"""`python -m bench [latency|burst|network|router|all]`: figures for docs/performance.md (burst ends with a restart).
 
 Every benchmark runs the real operator as its own process against a fresh local control plane.
 ModelDeployments are created with instanceCount 0, so what is measured is the operator (children
@@ -283,6 +283,9 @@ def main() -> None:
     parser.add_argument("--burst-count", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--peer", metavar="REF", help="burst: also run the operator of this commit, first")
+    parser.add_argument("--router-count", type=int, default=500, help="router: requests at concurrency 1 (2x at 20)")
+    parser.add_argument("--no-litellm", action="store_true", help="router: skip the LiteLLM proxy")
+    parser.add_argument("--profile", action="store_true", help="router: py-spy profile of the router at 20")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]} ({sys.executable})")
     if args.which in ("all", "latency"):
@@ -294,7 +297,7 @@ def main() -> None:
     if args.which in ("all", "network"):
         network([1, 200])
     if args.which in ("all", "router"):
-        router_overhead()
+        router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
 
 
 if __name__ == "__main__":

@@ -134,3 +134,36 @@ async def test_client_key_is_not_forwarded() -> None:
     async with serving(app) as b, router_bed(chat(deployment("a", [b]))) as bed:
         await bed.post("/v1/chat/completions", CHAT, None, **{"api-key": KEYS["chat"][0]})
     assert "authorization" not in seen and "api-key" not in seen
+
+
+def recording_backend(seen: list[tuple[bytes, dict[str, str]]]) -> aiohttp.web.Application:
+    """Records each request's body and headers; sets a cookie on every answer."""
+
+    async def record(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        seen.append((await request.read(), {k.lower(): v for k, v in request.headers.items()}))
+        response = aiohttp.web.json_response({"ok": True})
+        response.set_cookie("session", f"caller-{len(seen)}")
+        return response
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/v1/chat/completions", record)
+    return app
+
+
+async def test_unchanged_body_is_forwarded_byte_for_byte() -> None:
+    seen: list[tuple[bytes, dict[str, str]]] = []
+    body = b'{ "messages":[{"content":"hello","role":"user"}],\n  "model": "chat", "temperature": 1.50 }'
+    async with serving(recording_backend(seen)) as b, router_bed(chat(deployment("a", [b]))) as bed:
+        status, _ = await bed.post("/v1/chat/completions", body)
+    assert status == 200
+    assert seen[0][0] == body  # not parsed and dumped again: key order, spacing, 1.50 kept
+
+
+async def test_backend_cookies_do_not_reach_other_callers() -> None:
+    seen: list[tuple[bytes, dict[str, str]]] = []
+    async with serving(recording_backend(seen)) as b:
+        by_name = b.replace("127.0.0.1", "localhost")  # aiohttp's jar keeps no cookies of IP addresses
+        async with router_bed(chat(deployment("a", [by_name]))) as bed:
+            await bed.post("/v1/chat/completions", CHAT)
+            await bed.post("/v1/chat/completions", CHAT)
+    assert len(seen) == 2 and "cookie" not in seen[1][1]

@@ -42,8 +42,13 @@ class Router:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            # One connector: aiohttp keeps one keep-alive pool per (host, port), i.e. per backend.
+            # No cookie jar: the session is shared by every caller, so a cookie one backend set for one
+            # caller must not go out with the next caller's requests (and filtering a jar costs time).
             connector = aiohttp.TCPConnector(limit=BACKEND_CONNECTIONS, limit_per_host=0)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def close(self) -> None:
