@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,14 @@ import yaml
 from modelcatalog.catalog import files
 from modelcatalog.cli.errors import ExitCode
 from modelcatalog.cli.main import main
+from tests.unit.conftest import FROZEN
 from tests.unit.fake_apiserver import closed_port_url, fake_apiserver, write_kubeconfig
 
 API = "/apis/modelcatalog.io/v1alpha1"
 SOURCE = "https://example.com/source"
-RETIREMENT = (date.today() + timedelta(days=30)).isoformat()
-SERVERLESS_RETIRED = (date.today() - timedelta(days=12)).isoformat()
+TODAY = FROZEN.date()  # the unit tests' clock (tests/unit/conftest.py)
+RETIREMENT = (TODAY + timedelta(days=30)).isoformat()
+SERVERLESS_RETIRED = (TODAY - timedelta(days=12)).isoformat()
 
 
 def catalog_model(name: str, **spec: Any) -> dict[str, Any]:
