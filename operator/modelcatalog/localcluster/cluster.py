@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 LOG_TAIL_LINES = 25
 # Loopback pod and Service ranges: the pod runner's processes bind pod IPs and ClusterIPs here.
-SERVICE_RANGE = "127.2.0.0/16"
-POD_RANGE = "127.1.0.1/16"
 
 
 class ClusterStartError(RuntimeError):
@@ -60,6 +59,20 @@ class LocalCluster:
     tools: Path | None = None
     start_timeout: int = 60  # seconds for the components to come up; a healthy start takes ~5
     run_pods: bool = True  # the pod runner; the operator benchmarks measure the operator alone without it
+
+    @property
+    def loopback_octet(self) -> int:
+        """1-99, from the cluster's name and folder: clusters of other checkouts on this machine get other
+        pod and Service ranges, so their pods' processes never bind the same address."""
+        return 1 + zlib.crc32(f"{self.workdir.resolve()}/{self.name}".encode()) % 99
+
+    @property
+    def pod_range(self) -> str:
+        return f"127.{self.loopback_octet}.0.1/16"
+
+    @property
+    def service_range(self) -> str:
+        return f"127.{100 + self.loopback_octet}.0.0/16"
 
     @property
     def kubeconfig(self) -> Path:
@@ -111,9 +124,9 @@ class LocalCluster:
             "--kube-scheduler-binary", self.tool("kube-scheduler"),
             "--kwok-controller-binary", self.tool("kwok"),
             # The API server's default Service range has ~250 addresses; benchmarks create 1,000 Services.
-            "--extra-args", f"kube-apiserver=service-cluster-ip-range={SERVICE_RANGE}",
-            "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_RANGE}",
-            "--extra-args", f"kwok-controller=cidr={POD_RANGE}",
+            "--extra-args", f"kube-apiserver=service-cluster-ip-range={self.service_range}",
+            "--extra-args", f"kube-controller-manager=service-cluster-ip-range={self.service_range}",
+            "--extra-args", f"kwok-controller=cidr={self.pod_range}",
         ]  # fmt: skip
         stderr = self._create_retrying_port_races(create)
         if not self._api_ready():

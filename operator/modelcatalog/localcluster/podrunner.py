@@ -1,6 +1,6 @@
 """The pod runner: real processes for the pods kwok only pretends to run (see docs/development.md).
 
-With the kwok pod range on loopback (127.1.0.0/16), a process bound to a pod's IP and container
+With the kwok pod range on loopback (127.N.0.0/16, per cluster), a process bound to a pod's IP and container
 port *is* that pod. For each Running pod whose container image is known (image repository, any
 tag) the runner starts the matching local process with the container's env and args (the project's
 own image: the container's command if it has one, e.g. the chart's operator, else the router), a
