@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import kubernetes
+import yaml
 from kubernetes.client import ApiClient
 
 T = TypeVar("T")
@@ -52,6 +54,16 @@ class Kube:
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
+
+    def apply(self, *manifests: dict[str, Any]) -> None:
+        """Server-side apply as a user would (field manager test-user)."""
+        stdin = yaml.safe_dump_all(manifests)
+        self.kubectl("apply", "--server-side", "--field-manager=test-user", "-f", "-", stdin=stdin)
+
+    def secret_data(self, name: str, namespace: str) -> dict[str, str]:
+        """A Secret's data, decoded."""
+        data = self.get_json("secret", name, "-n", namespace)["data"]
+        return {key: base64.b64decode(value).decode() for key, value in data.items()}
 
     def get_json(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)

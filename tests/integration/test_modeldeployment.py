@@ -52,8 +52,7 @@ def wait_ready(kube: Kube, namespace: str, name: str, timeout: str = "90s") -> N
 
 
 def keys(kube: Kube, namespace: str, secret: str) -> dict[str, str]:
-    data = kube.get_json("secret", secret, "-n", namespace)["data"]
-    return {slot: base64.b64decode(value).decode() for slot, value in data.items()}
+    return kube.secret_data(secret, namespace)
 
 
 def test_becomes_ready_when_its_pods_run_under_the_restricted_standard(kube: Kube, restricted_namespace: str) -> None:

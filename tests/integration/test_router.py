@@ -9,7 +9,6 @@ switches the workspace to HTTPS, so it comes last.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
 import json
 import ssl
@@ -24,7 +23,6 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.kube import Kube, wait_for
@@ -48,13 +46,8 @@ def md(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}  # fmt: skip
 
 
-def apply(kube: Kube, *manifests: dict[str, Any]) -> None:
-    kube.kubectl("apply", "--server-side", "--field-manager=test-user", "-f", "-", stdin=yaml.safe_dump_all(manifests))
-
-
 def keys(kube: Kube, namespace: str, endpoint: str) -> dict[str, str]:
-    data = kube.get_json("secret", f"{endpoint}-keys", "-n", namespace)["data"]
-    return {slot: base64.b64decode(value).decode() for slot, value in data.items()}
+    return kube.secret_data(f"{endpoint}-keys", namespace)
 
 
 def ready(pod: dict[str, Any]) -> bool:
@@ -115,8 +108,7 @@ def workspace(installed: Kube) -> Iterator[Workspace]:
     network = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "WorkspaceNetwork",
                "metadata": {"name": "workspace", "namespace": namespace},
                "spec": {"publicNetworkAccess": "Enabled", "allowedIpRanges": [ALLOWED]}}  # fmt: skip
-    apply(
-        kube,
+    kube.apply(
         network,
         md(namespace, "chat-blue", model=BLUE_MODEL, instanceType=A100_1X, instanceCount=2,
            endpointName="chat", trafficPercent=90),
@@ -262,14 +254,14 @@ def test_token_mode_with_real_service_account_tokens(workspace: Workspace) -> No
             "metadata": {"name": "score-embed", "namespace": ns},
             "rules": [{"apiGroups": ["modelcatalog.io"], "resources": ["modeldeployments"],
                        "verbs": ["score"]}]}  # fmt: skip
-    apply(kube, role)
+    kube.apply(role)
     kube.kubectl(
         "create", "rolebinding", "scorer-embed", "-n", ns, "--role=score-embed", f"--serviceaccount={ns}:scorer"
     )
     tokens = {
         a: kube.kubectl("create", "token", a, "-n", ns, "--duration=10m").stdout.strip() for a in ("scorer", "stranger")
     }
-    apply(workspace.kube, md(ns, "embed", model=EMBED_MODEL, instanceType=T4_1X, authMode="token"))
+    workspace.kube.apply(md(ns, "embed", model=EMBED_MODEL, instanceType=T4_1X, authMode="token"))
     body = {"model": "embed", "input": "tokens"}
     try:
         wait_for(lambda: workspace.status("embeddings", tokens["scorer"], body) == 200, 30, "the token accepted")
@@ -278,7 +270,7 @@ def test_token_mode_with_real_service_account_tokens(workspace: Workspace) -> No
         vectors = workspace.client(tokens["scorer"]).embeddings.create(model="embed", input="via openai")
         assert len(vectors.data) == 1
     finally:
-        apply(workspace.kube, md(ns, "embed", model=EMBED_MODEL, instanceType=T4_1X, authMode="key"))
+        workspace.kube.apply(md(ns, "embed", model=EMBED_MODEL, instanceType=T4_1X, authMode="key"))
 
 
 def metric(workspace: Workspace, name: str, **labels: str) -> float:
@@ -325,7 +317,7 @@ def router_objects(kube: Kube, namespace: str) -> list[str]:
 def test_the_router_comes_with_the_first_endpoint_is_restored_and_goes_with_the_last(
     kube: Kube, namespace: str
 ) -> None:
-    apply(kube, md(namespace, "idle", model=BLUE_MODEL, instanceType=A100_1X, instanceCount=0))
+    kube.apply(md(namespace, "idle", model=BLUE_MODEL, instanceType=A100_1X, instanceCount=0))
     every = wait_for(lambda: len(found := router_objects(kube, namespace)) == 6 and found, 30, "the router's objects")
     assert f"clusterrolebinding.rbac.authorization.k8s.io/modelcatalog-router-{namespace}" in every
     kube.kubectl("delete", "role", "modelcatalog-router", "-n", namespace)

@@ -7,7 +7,6 @@ The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (lau
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-import yaml
 
 from modelcatalog.settings import Settings
 from tests.integration.kube import Kube, wait_for
@@ -34,10 +32,6 @@ FINALIZER = "modelcatalog.io/model-pool"
 def se(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ServerlessEndpoint",
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}  # fmt: skip
-
-
-def apply(kube: Kube, *manifests: dict[str, Any]) -> None:
-    kube.kubectl("apply", "--server-side", "--field-manager=test-user", "-f", "-", stdin=yaml.safe_dump_all(manifests))
 
 
 def status(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
@@ -72,8 +66,7 @@ def router_ip(kube: Kube, namespace: str) -> str:
 
 
 def key(kube: Kube, namespace: str, endpoint: str) -> str:
-    data = kube.get_json("secret", f"{endpoint}-keys", "-n", namespace)["data"]
-    return base64.b64decode(data["primary"]).decode()
+    return kube.secret_data(f"{endpoint}-keys", namespace)["primary"]
 
 
 def ask(kube: Kube, namespace: str, endpoint: str) -> openai.types.chat.ChatCompletion:
@@ -112,7 +105,7 @@ def test_two_workspaces_share_one_pool_which_goes_with_the_last_endpoint_and_not
     installed: Kube, namespace: str, second_namespace: str
 ) -> None:
     kube = installed
-    apply(kube, se(namespace, "chat", model=POOL_MODEL))
+    kube.apply(se(namespace, "chat", model=POOL_MODEL))
     wait_for(lambda: status(kube, namespace, "chat").get("phase") == "Ready", 120, "endpoint chat Ready")
     found = status(kube, namespace, "chat")
     assert found["url"] == f"http://modelcatalog-router.{namespace}.svc.cluster.local/v1"
@@ -131,7 +124,7 @@ def test_two_workspaces_share_one_pool_which_goes_with_the_last_endpoint_and_not
     ).json()["data"]
     assert [u["endpoint"] for u in usage] == ["chat"]
 
-    apply(kube, se(second_namespace, "assistant", model=POOL_MODEL))
+    kube.apply(se(second_namespace, "assistant", model=POOL_MODEL))
     wait_for(lambda: status(kube, second_namespace, "assistant").get("phase") == "Ready", 120, "assistant Ready")
     assert ask(kube, second_namespace, "assistant").choices[0].message.content
     assert pools(kube) == [f"pool-{POOL_MODEL}"]  # one pool for both workspaces
@@ -158,8 +151,7 @@ def test_two_workspaces_share_one_pool_which_goes_with_the_last_endpoint_and_not
 @pytest.mark.usefixtures("pool_namespace")
 def test_refusals_are_conditions_that_name_the_fix(installed: Kube, namespace: str) -> None:
     kube = installed
-    apply(
-        kube,
+    kube.apply(
         se(namespace, "region", model=OTHER_REGIONS, acceptTerms=True),
         se(namespace, "terms", model=THIRD_PARTY),
         se(namespace, "retired", model=RETIRED_OFFER, acceptTerms=True),
@@ -174,7 +166,7 @@ def test_refusals_are_conditions_that_name_the_fix(installed: Kube, namespace: s
         assert (found["status"], found["reason"]) == ("False", reason) and fix in found["message"]
         assert status(kube, namespace, name)["phase"] == "Failed"
     assert pools(kube) == []  # refused endpoints start no pool
-    apply(kube, se(namespace, "terms", model=THIRD_PARTY, acceptTerms=True))  # the fix named
+    kube.apply(se(namespace, "terms", model=THIRD_PARTY, acceptTerms=True))  # the fix named
     wait_for(
         lambda: (condition(kube, namespace, "terms", "Accepted") or {}).get("status") == "True", 60, "terms accepted"
     )

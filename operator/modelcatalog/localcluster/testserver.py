@@ -112,6 +112,11 @@ class StandInServer:
             return error(int(status), f"forced status {status} (x-test-status)")
         return None
 
+    async def request_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The JSON body, or the response to give instead (a forced one, or 400)."""
+        forced = await self.controls(request)
+        return forced if forced is not None else await self.body(request)
+
     async def body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
             body = await request.json()
@@ -120,10 +125,7 @@ class StandInServer:
         return body if isinstance(body, dict) else error(400, "the body must be a JSON object")
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
-        forced = await self.controls(request)
-        if forced is not None:
-            return forced
-        body = await self.body(request)
+        body = await self.request_body(request)
         if isinstance(body, web.Response):
             return body
         chat = request.path.endswith("/chat/completions")
@@ -192,10 +194,7 @@ class StandInServer:
         return response
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        forced = await self.controls(request)
-        if forced is not None:
-            return forced
-        body = await self.body(request)
+        body = await self.request_body(request)
         if isinstance(body, web.Response):
             return body
         given = body.get("input", "")
@@ -212,10 +211,7 @@ class StandInServer:
         )
 
     async def rerank(self, request: web.Request) -> web.Response:
-        forced = await self.controls(request)
-        if forced is not None:
-            return forced
-        body = await self.body(request)
+        body = await self.request_body(request)
         if isinstance(body, web.Response):
             return body
         query = set(words(str(body.get("query", "")).lower()))
