@@ -27,6 +27,7 @@ from modelcatalog.controllers.cluster import (
     INSTANCE_TYPES,
     MODELS,
     PODS,
+    QUOTAS,
     ClusterView,
     on_change,
 )
@@ -36,6 +37,7 @@ from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import ChildConflict, ChildRefused, sync
 from modelcatalog.labels import DEPLOYMENT, OWNER_KIND, OWNER_NAME, ROTATE_KEY
 from modelcatalog.render import deployment as render
+from modelcatalog.render import quota
 from modelcatalog.render.deployment_status import (
     Observed,
     Placement,
@@ -72,10 +74,32 @@ def on_deployment(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
             namespace, name = body["metadata"].get("namespace"), body["metadata"]["name"]
             work.request(memo, KIND, (namespace, name))
             request_endpoint(memo, namespace, (body.get("spec") or {}).get("endpointName") or name)
+    if _spec_of(old) != _spec_of(new):  # at a GPU quota, what the others need sets each one's roll-out strategy
+        body = new or old
+        assert body is not None
+        namespace = body["metadata"].get("namespace")
+        if memo.cluster.quotas.by("namespace", namespace):
+            request_namespace(memo, namespace)
     if old is None or new is None:  # an endpoint appeared or went: the workspace's status lists them
         gone_or_new = new or old
         assert gone_or_new is not None
         work.request(memo, NETWORK_KIND, gone_or_new["metadata"].get("namespace"))
+
+
+def _spec_of(body: Obj | None) -> object:
+    return None if body is None or body["metadata"].get("deletionTimestamp") else body.get("spec")
+
+
+def request_namespace(memo: kopf.Memo, namespace: str | None) -> None:
+    for body in memo.cluster.deployments_by("namespace", namespace):
+        work.request(memo, KIND, (namespace, body["metadata"]["name"]))
+
+
+@on_change(QUOTAS)
+def on_quota(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
+    found = new or old
+    assert found is not None
+    request_namespace(memo, found["metadata"].get("namespace"))
 
 
 @on_change(CHILDREN)
@@ -210,6 +234,7 @@ async def apply(
     )
     secret = cluster.child(SECRET, namespace, ENDPOINT_OWNER, endpoint)
     plan = plan_keys(spec, secret, (meta.get("annotations") or {}).get(ROTATE_KEY))
+    surge = quota.surge_fits(quota.need(spec, placement.instance_type), cluster.gpu_workspace(namespace, name))
     inputs = render.DeploymentInputs(
         namespace=namespace,
         owner=Owner(KIND, name, meta["uid"]),
@@ -221,6 +246,7 @@ async def apply(
         keys=plan.keys,
         key_owners=key_owners,
         key_rotations=plan.rotations,
+        surge=surge,
     )
     live = cluster.children_of(namespace, KIND, name)
     others_use_secret = any(owner.name != name for owner in key_owners)
