@@ -291,8 +291,8 @@ def test_at_its_gpu_quota_a_deployment_still_rolls_out_a_new_instance_type_and_o
     assert apply(kube, md(namespace, "embed", model=EMBED, instanceType=A100_1X, instanceCount=1))[0]
 
     def deployment() -> dict[str, Any]:
-        found: dict[str, Any] = kube.get_json("deployment", "embed", "-n", namespace)
-        return found
+        found = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-name=embed")["items"]
+        return dict(found[0]) if found else {"metadata": {"generation": -1}}  # not rendered yet
 
     def rolled_out_on(node_type: str) -> bool:
         live = deployment()
@@ -323,3 +323,39 @@ def test_at_its_gpu_quota_a_deployment_still_rolls_out_a_new_instance_type_and_o
     wait_for(lambda: rolled_out_on(T4_NODE_TYPE), 180, "the new replica Running on the T4 node")
     wait_for(lambda: (kube.get_json("modeldeployment", "embed", "-n", namespace).get("status") or {}).get("phase")
              == "Ready", 30, "the ModelDeployment Ready again")  # fmt: skip
+
+
+def test_a_retirement_date_coming_near_warns_once_per_threshold_as_the_clock_moves(
+    installed: Kube, webhook: OperatorProcess, namespace: str
+) -> None:
+    kube = installed
+    catalog_model(kube, "policy-warned", {"stage": "GenerallyAvailable", "retirementDate": day(40),
+                                          "replacement": LLAMA})  # fmt: skip
+    assert apply(kube, md(namespace, "warned", model="policy-warned", instanceCount=0))[0]
+
+    def notice() -> str:
+        status = kube.get_json("modeldeployment", "warned", "-n", namespace).get("status") or {}
+        return str(status.get("lifecycleNotice"))
+
+    def warnings() -> list[str]:
+        return sorted(e["reason"] for e in kube.events(namespace, "warned") if e["reason"].startswith("Retirement"))
+
+    wait_for(lambda: notice() == f"Retired/{day(40)}/90d", 60, "the 90-day notice")
+    wait_for(lambda: warnings() == ["RetirementWithin90Days"], 10, "its Event")
+    status = kube.get_json("modeldeployment", "warned", "-n", namespace)["status"]
+    warning = next(c for c in status["conditions"] if c["type"] == "LifecycleWarning")
+    assert f"retires in 40 days ({day(40)}); move to {LLAMA}" in warning["message"], warning
+    webhook.stop()
+    webhook.env = webhook.env | {"MODELCATALOG_CLOCK_OFFSET_DAYS": "11"}  # 29 days left
+    try:
+        webhook.start()
+        wait_for(lambda: notice() == f"Retired/{day(40)}/30d", 60, "the 30-day notice")
+        wait_for(lambda: warnings() == ["RetirementWithin30Days", "RetirementWithin90Days"], 10, "its Event")
+        kube.kubectl("annotate", "modeldeployment", "warned", "-n", namespace, "touched=1")  # one more reconcile
+        wait_for(lambda: kube.get_json("modeldeployment", "warned", "-n", namespace)["metadata"]["annotations"], 5,
+                 "the annotation")  # fmt: skip
+        assert warnings() == ["RetirementWithin30Days", "RetirementWithin90Days"]
+    finally:
+        webhook.stop()
+        webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
+        webhook.start()
