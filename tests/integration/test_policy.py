@@ -273,3 +273,89 @@ def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
         webhook.stop()
         webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
         webhook.start()
+
+
+EMBED = "sentence-transformers-all-minilm-l6-v2"  # fits a T4 and an A100: one GPU either way
+T4_NODE_TYPE = "Standard_NC4as_T4_v3"
+
+
+def test_at_its_gpu_quota_a_deployment_still_rolls_out_a_new_instance_type_and_one_more_is_refused(
+    installed: Kube, webhook: OperatorProcess, namespace: str
+) -> None:
+    kube = installed
+    gpu_quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "gpus", "namespace": namespace},
+                 "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}}  # fmt: skip
+    assert apply(kube, gpu_quota)[0]
+    wait_for(lambda: (kube.get_json("resourcequota", "gpus", "-n", namespace).get("status") or {}).get("hard"), 30,
+             "the quota controller counting the quota")  # fmt: skip
+    assert apply(kube, md(namespace, "embed", model=EMBED, instanceType=A100_1X, instanceCount=1))[0]
+
+    def deployment() -> dict[str, Any]:
+        found = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-name=embed")["items"]
+        return dict(found[0]) if found else {"metadata": {"generation": -1}}  # not rendered yet
+
+    def rolled_out_on(node_type: str) -> bool:
+        live = deployment()
+        status = live.get("status") or {}
+        if status.get("observedGeneration") != live["metadata"]["generation"]:
+            return False
+        if not status.get("replicas") == status.get("updatedReplicas") == status.get("availableReplicas") == 1:
+            return False
+        pods = kube.get_json("pods", "-n", namespace, "-l", "modelcatalog.io/deployment=embed")["items"]
+        live_pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        running = [p for p in live_pods if p["status"].get("phase") == "Running"]
+        nodes = {p["spec"].get("nodeName") for p in running}
+        labels = [kube.get_json("node", n)["metadata"]["labels"] for n in nodes if n]
+        return len(live_pods) == len(running) == 1 and [
+            lbl.get("node.kubernetes.io/instance-type") for lbl in labels
+        ] == [node_type]
+
+    wait_for(lambda: rolled_out_on("Standard_NC24ads_A100_v4"), 120, "the first replica on an A100 node")
+    strategy = deployment()["spec"]["strategy"]["rollingUpdate"]
+    assert strategy == {"maxSurge": 0, "maxUnavailable": 1}, strategy  # a surge pod would never fit the quota
+
+    ok, err = apply(kube, md(namespace, "more", model=EMBED, instanceType=T4_1X, instanceCount=1))
+    assert not ok and DENIED + "spec.instanceCount: ResourceQuota gpus allows 1 requests.nvidia.com/gpu" in err, err
+    assert "the other ModelDeployments need 1 (embed=1)" in err, err
+
+    ok, err = apply(kube, md(namespace, "embed", model=EMBED, instanceType=T4_1X, instanceCount=1))
+    assert ok, err
+    wait_for(lambda: rolled_out_on(T4_NODE_TYPE), 180, "the new replica Running on the T4 node")
+    wait_for(lambda: (kube.get_json("modeldeployment", "embed", "-n", namespace).get("status") or {}).get("phase")
+             == "Ready", 30, "the ModelDeployment Ready again")  # fmt: skip
+
+
+def test_a_retirement_date_coming_near_warns_once_per_threshold_as_the_clock_moves(
+    installed: Kube, webhook: OperatorProcess, namespace: str
+) -> None:
+    kube = installed
+    catalog_model(kube, "policy-warned", {"stage": "GenerallyAvailable", "retirementDate": day(40),
+                                          "replacement": LLAMA})  # fmt: skip
+    assert apply(kube, md(namespace, "warned", model="policy-warned", instanceCount=0))[0]
+
+    def notice() -> str:
+        status = kube.get_json("modeldeployment", "warned", "-n", namespace).get("status") or {}
+        return str(status.get("lifecycleNotice"))
+
+    def warnings() -> list[str]:
+        return sorted(e["reason"] for e in kube.events(namespace, "warned") if e["reason"].startswith("Retirement"))
+
+    wait_for(lambda: notice() == f"Retired/{day(40)}/90d", 60, "the 90-day notice")
+    wait_for(lambda: warnings() == ["RetirementWithin90Days"], 10, "its Event")
+    status = kube.get_json("modeldeployment", "warned", "-n", namespace)["status"]
+    warning = next(c for c in status["conditions"] if c["type"] == "LifecycleWarning")
+    assert f"retires in 40 days ({day(40)}); move to {LLAMA}" in warning["message"], warning
+    webhook.stop()
+    webhook.env = webhook.env | {"MODELCATALOG_CLOCK_OFFSET_DAYS": "11"}  # 29 days left
+    try:
+        webhook.start()
+        wait_for(lambda: notice() == f"Retired/{day(40)}/30d", 60, "the 30-day notice")
+        wait_for(lambda: warnings() == ["RetirementWithin30Days", "RetirementWithin90Days"], 10, "its Event")
+        kube.kubectl("annotate", "modeldeployment", "warned", "-n", namespace, "touched=1")  # one more reconcile
+        wait_for(lambda: kube.get_json("modeldeployment", "warned", "-n", namespace)["metadata"]["annotations"], 5,
+                 "the annotation")  # fmt: skip
+        assert warnings() == ["RetirementWithin30Days", "RetirementWithin90Days"]
+    finally:
+        webhook.stop()
+        webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
+        webhook.start()

@@ -145,3 +145,8 @@ class ModelDeploymentStatus(Status):
     key_rotation: KeyRotationStatus | None = Field(
         default=None, description="The last key rotation request (annotation modelcatalog.io/rotate-key)."
     )
+    lifecycle_notice: str | None = Field(
+        default=None,
+        description="The model's last lifecycle warning announced with an Event (stage/date/threshold, e.g."
+        " Retired/2026-09-30/30d), so each threshold is announced once.",
+    )

@@ -11,7 +11,7 @@ retirementDate of 2026-01-31 is Retired from that day on. A deployment option wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from modelcatalog.api.catalog import CatalogModelSpec, Lifecycle, LifecycleStage
@@ -233,3 +233,77 @@ def status(spec: CatalogModelSpec, today: date) -> dict[str, Any]:
             "description": change.description(),
         }
     return {k: (str(v) if isinstance(v, LifecycleStage) else v) for k, v in found.items() if v is not None}
+
+
+NOTICE_DAYS = (7, 30, 90)  # warn when a deprecation or retirement date is this close (docs/policy.md)
+NOTICE_REASONS = {LifecycleStage.DEPRECATED: "Deprecation", LifecycleStage.RETIRED: "Retirement"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A lifecycle warning for the users of a model: a date within 90, 30 or 7 days, or deprecated now."""
+
+    stage: LifecycleStage  # the stage the date brings (or, with `within` None, the stage in force)
+    day: date | None
+    within: int | None = None  # 90, 30 or 7; None: the stage is in force
+
+    @property
+    def key(self) -> str:
+        """What a deployment remembers as announced: one Event per key."""
+        return f"{self.stage}/{self.day.isoformat() if self.day else '-'}/{f'{self.within}d' if self.within else 'now'}"
+
+    @property
+    def reason(self) -> str:
+        return f"{NOTICE_REASONS[self.stage]}Within{self.within}Days" if self.within else str(self.stage)
+
+    def message(self, subject: str, today: date, replacement: str | None) -> str:
+        instead = f"; move to {replacement}" if replacement else ""
+        if self.within is None or self.day is None:
+            since = f" since {self.day.isoformat()}" if self.day else ""
+            return f"{subject} is {WORDS[self.stage]}{since}{instead}"
+        return f"{subject} {relative(self.stage, self.day, today)} ({self.day.isoformat()}){instead}"
+
+
+def notice(lifecycle: Lifecycle, today: date, at_least: str | None = None) -> Notice | None:
+    """The warning due today: the nearest deprecation or retirement date within NOTICE_DAYS (the smallest
+    threshold it is within), else Deprecated while deprecated; None when retired or nothing is near."""
+    current = stage_on(lifecycle, today, at_least)
+    if current == LifecycleStage.RETIRED:
+        return None
+    ahead = sorted((when, stage) for when, stage in dates(lifecycle)
+                   if stage in NOTICE_REASONS and when > today and rank(stage) > rank(current))  # fmt: skip
+    if ahead:
+        when, stage = ahead[0]
+        within = next((days for days in NOTICE_DAYS if (when - today).days <= days), None)
+        if within is not None:
+            return Notice(stage, when, within)
+    if current == LifecycleStage.DEPRECATED:
+        return Notice(current, last_change(lifecycle, current, today))
+    return None
+
+
+def option_notice(spec: CatalogModelSpec, option: str, today: date) -> Notice | None:
+    """The warning for the users of an option: its own dates, or the model's when those are nearer."""
+    lifecycle = option_lifecycle(spec, option)
+    if lifecycle is None:
+        return None
+    found = [n for n in (notice(lifecycle, today, stage_on(spec.lifecycle, today)), notice(spec.lifecycle, today))
+             if n is not None]  # fmt: skip
+    dated = [n for n in found if n.within is not None and n.day is not None]
+    if dated:
+        return min(dated, key=lambda n: (n.day or today, -rank(n.stage)))
+    return found[0] if found else None
+
+
+def next_notice_day(spec: CatalogModelSpec, today: date) -> date | None:
+    """The next day a notice threshold is crossed (a date's 90, 30 or 7 days ahead), for the model or an option."""
+    lifecycles = [spec.lifecycle, *[own for own in [option_lifecycle(spec, SERVERLESS)] if own is not None]]
+    days = [
+        when - timedelta(days=within)
+        for lifecycle in lifecycles
+        for when, stage in dates(lifecycle)
+        if stage in NOTICE_REASONS
+        for within in NOTICE_DAYS
+        if when - timedelta(days=within) > today
+    ]
+    return min(days, default=None)

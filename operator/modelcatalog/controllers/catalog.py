@@ -51,7 +51,9 @@ async def reconcile(memo: kopf.Memo, name: str) -> None:
     status = model_status(spec, clock.today())
     await work.write_status(memo.client, INFO, body, status, events=False)
     await announce_date_changes(memo, body, status)
-    schedule_recheck(memo, name, status.next_change.date if status.next_change else None)
+    notice_day = lifecycle.next_notice_day(spec, clock.today())
+    schedule_recheck(memo, name, status.next_change.date if status.next_change else None,
+                     notice_day.isoformat() if notice_day else None)  # fmt: skip
 
 
 def model_status(spec: CatalogModelSpec, today: date) -> CatalogModelStatus:
@@ -79,14 +81,23 @@ async def announce_date_changes(memo: kopf.Memo, body: Obj, status: CatalogModel
             await memo.client.create(event)
 
 
-def schedule_recheck(memo: kopf.Memo, name: str, next_date: str | None) -> None:
-    """Re-queue `name` when its next lifecycle date begins (UTC, on the operator's clock), or in a day."""
+def schedule_recheck(memo: kopf.Memo, name: str, *next_dates: str | None) -> None:
+    """Re-queue `name` and the ModelDeployments using it when its next lifecycle date or warning threshold
+    (90, 30, 7 days ahead of a date) begins (UTC, on the operator's clock), or in a day."""
     delay = RECHECK_SECONDS
-    if next_date is not None:
-        delay = min(delay, max(clock.seconds_until(date.fromisoformat(next_date)), 0.0) + 1.0)
+    for next_date in next_dates:
+        if next_date is not None:
+            delay = min(delay, max(clock.seconds_until(date.fromisoformat(next_date)), 0.0) + 1.0)
     cancel_recheck(memo, name)
     timers: dict[str, asyncio.TimerHandle] = memo.setdefault("catalog_rechecks", {})
-    timers[name] = asyncio.get_running_loop().call_later(delay, work.request, memo, KIND, name)
+    timers[name] = asyncio.get_running_loop().call_later(delay, recheck, memo, name)
+
+
+def recheck(memo: kopf.Memo, name: str) -> None:
+    """A date or a threshold came: the model's status, and the warnings of the deployments using it."""
+    work.request(memo, KIND, name)
+    for body in memo.cluster.deployments_by("model", name):
+        work.request(memo, "ModelDeployment", (body["metadata"].get("namespace"), body["metadata"]["name"]))
 
 
 def cancel_recheck(memo: kopf.Memo, name: str) -> None:

@@ -24,6 +24,7 @@ from modelcatalog.kube.cache import Obj, WatchCache
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.labels import COMPONENT, DEPLOYMENT, MANAGED_BY, MANAGER, MODEL_SERVER, OWNER_KIND, OWNER_NAME
+from modelcatalog.render import quota
 
 CHILDREN = "children"
 PODS = "pods"
@@ -34,6 +35,7 @@ DEPLOYMENTS = "modeldeployments"
 NETWORKS = "workspacenetworks"
 SERVERLESS = "serverlessendpoints"
 PEERINGS = "clusterkopfpeerings"
+QUOTAS = "resourcequotas"
 
 Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
 LISTENERS: defaultdict[str, list[Listener]] = defaultdict(list)
@@ -71,6 +73,14 @@ def node_summary(node: Obj) -> Obj:
     return {
         "metadata": {k: node["metadata"].get(k) for k in ("name", "labels", "resourceVersion")},
         "gpus": int(allocatable.get("nvidia.com/gpu", 0) or 0),
+    }
+
+
+def quota_summary(quota: Obj) -> Obj:
+    """A ResourceQuota as the GPU rule reads it (docs/policy.md): its hard limits only."""
+    return {
+        "metadata": {k: quota["metadata"].get(k) for k in ("name", "namespace", "resourceVersion")},
+        "spec": {"hard": dict((quota.get("spec") or {}).get("hard") or {})},
     }
 
 
@@ -142,6 +152,9 @@ class ClusterView:
             SERVERLESS, resource(API_VERSION, "ServerlessEndpoint"), indexes={"refs": serverless_refs}
         )
         self.networks = cache(NETWORKS, resource(API_VERSION, "WorkspaceNetwork"), indexes={"namespace": in_namespace})
+        self.quotas = cache(
+            QUOTAS, resource("v1", "ResourceQuota"), slim=quota_summary, indexes={"namespace": in_namespace}
+        )
         self.peering_name = peering
         self.peerings = cache(PEERINGS, resource("kopf.dev/v1", "ClusterKopfPeering")) if peering else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,7 +162,8 @@ class ClusterView:
     @property
     def caches(self) -> list[WatchCache]:
         fixed = [
-            self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.serverless, self.networks
+            self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.serverless, self.networks,
+            self.quotas,
         ]  # fmt: skip
         return [*self.children.values(), *fixed, *([self.peerings] if self.peerings is not None else [])]
 
@@ -215,6 +229,14 @@ class ClusterView:
             except ValidationError as error:
                 found[obj["metadata"]["name"]] = error
         return found
+
+    def gpu_workspace(self, namespace: str | None, name: str) -> quota.Workspace:
+        """The namespace's GPU quotas and what its ModelDeployments other than `name` need."""
+        quotas = quota.gpu_quotas(self.quotas.by("namespace", namespace))
+        if not quotas:
+            return quota.Workspace()
+        others = quota.needs(self.deployments_by("namespace", namespace), self.instance_types_by_name(), but=name)
+        return quota.Workspace(quotas, others)
 
     def workspace_networks(self, namespace: str | None) -> list[Obj]:
         """The namespace's WorkspaceNetworks, the one in force first (the oldest, then by name)."""

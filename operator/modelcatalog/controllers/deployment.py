@@ -20,6 +20,7 @@ from modelcatalog.api.deployment import (
     ModelDeploymentStatus,
     ModelLifecycle,
 )
+from modelcatalog.catalog import lifecycle
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import (
     CHILDREN,
@@ -27,6 +28,7 @@ from modelcatalog.controllers.cluster import (
     INSTANCE_TYPES,
     MODELS,
     PODS,
+    QUOTAS,
     ClusterView,
     on_change,
 )
@@ -36,6 +38,7 @@ from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import ChildConflict, ChildRefused, sync
 from modelcatalog.labels import DEPLOYMENT, OWNER_KIND, OWNER_NAME, ROTATE_KEY
 from modelcatalog.render import deployment as render
+from modelcatalog.render import quota
 from modelcatalog.render.deployment_status import (
     Observed,
     Placement,
@@ -72,10 +75,32 @@ def on_deployment(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
             namespace, name = body["metadata"].get("namespace"), body["metadata"]["name"]
             work.request(memo, KIND, (namespace, name))
             request_endpoint(memo, namespace, (body.get("spec") or {}).get("endpointName") or name)
+    if _spec_of(old) != _spec_of(new):  # at a GPU quota, what the others need sets each one's roll-out strategy
+        body = new or old
+        assert body is not None
+        namespace = body["metadata"].get("namespace")
+        if memo.cluster.quotas.by("namespace", namespace):
+            request_namespace(memo, namespace)
     if old is None or new is None:  # an endpoint appeared or went: the workspace's status lists them
         gone_or_new = new or old
         assert gone_or_new is not None
         work.request(memo, NETWORK_KIND, gone_or_new["metadata"].get("namespace"))
+
+
+def _spec_of(body: Obj | None) -> object:
+    return None if body is None or body["metadata"].get("deletionTimestamp") else body.get("spec")
+
+
+def request_namespace(memo: kopf.Memo, namespace: str | None) -> None:
+    for body in memo.cluster.deployments_by("namespace", namespace):
+        work.request(memo, KIND, (namespace, body["metadata"]["name"]))
+
+
+@on_change(QUOTAS)
+def on_quota(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
+    found = new or old
+    assert found is not None
+    request_namespace(memo, found["metadata"].get("namespace"))
 
 
 @on_change(CHILDREN)
@@ -160,9 +185,48 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
         endpoint_status(cluster, namespace, name, spec),
         render.selector_string(name),
     )
+    notice = None
     if isinstance(placement, Placement):
         status = with_lifecycle(status, spec.model, placement.model, today, retired)
+        notice = lifecycle.option_notice(placement.model, lifecycle.MANAGED, today)
+    status = with_notice(status, spec.model, placement.model if isinstance(placement, Placement) else None, notice,
+                         today)  # fmt: skip
     await work.write_status(memo.client, INFO, body, status.model_copy(update={"key_rotation": rotation}))
+    await announce(memo, body, status, notice)
+
+
+NOTICE_CONDITION = "LifecycleWarning"
+
+
+def with_notice(
+    status: ModelDeploymentStatus,
+    model_name: str,
+    model: CatalogModelSpec | None,
+    notice: lifecycle.Notice | None,
+    today: date,
+) -> ModelDeploymentStatus:
+    """The lifecycle warning as a condition (present only while one is due) and the key announced."""
+    if model is None or notice is None:
+        return status
+    message = notice.message(f"CatalogModel {model_name}", today, model.lifecycle.replacement)
+    condition = Condition.of(NOTICE_CONDITION, True, notice.reason, message)
+    return status.model_copy(update={"conditions": [*status.conditions, condition], "lifecycle_notice": notice.key})
+
+
+async def announce(memo: kopf.Memo, body: Obj, status: ModelDeploymentStatus, notice: lifecycle.Notice | None) -> None:
+    """One Warning Event per notice (threshold), not per reconcile: the key is remembered in the status (and,
+    until the cache holds that write, in memory)."""
+    meta = body["metadata"]
+    key = (meta.get("namespace"), meta["name"])
+    announced: dict[tuple[str | None, str], str] = memo.setdefault("lifecycle_notices", {})
+    if notice is None:
+        announced.pop(key, None)
+        return
+    if notice.key in ((body.get("status") or {}).get("lifecycleNotice"), announced.get(key)):
+        return
+    announced[key] = notice.key
+    condition = next(c for c in status.conditions if c.type == NOTICE_CONDITION)
+    await memo.client.create(event_manifest(body, KIND, condition.reason, condition.message, True))
 
 
 def with_lifecycle(
@@ -210,6 +274,7 @@ async def apply(
     )
     secret = cluster.child(SECRET, namespace, ENDPOINT_OWNER, endpoint)
     plan = plan_keys(spec, secret, (meta.get("annotations") or {}).get(ROTATE_KEY))
+    surge = quota.surge_fits(quota.need(spec, placement.instance_type), cluster.gpu_workspace(namespace, name))
     inputs = render.DeploymentInputs(
         namespace=namespace,
         owner=Owner(KIND, name, meta["uid"]),
@@ -221,6 +286,7 @@ async def apply(
         keys=plan.keys,
         key_owners=key_owners,
         key_rotations=plan.rotations,
+        surge=surge,
     )
     live = cluster.children_of(namespace, KIND, name)
     others_use_secret = any(owner.name != name for owner in key_owners)

@@ -65,6 +65,7 @@ class DeploymentInputs:
     keys: Keys | None = None
     key_owners: tuple[Owner, ...] = ()
     key_rotations: tuple[tuple[str, str], ...] = ()  # (slot, id) of the rotations the keys already had
+    surge: bool = True  # False: one more replica would not fit the namespace's GPU quota (render/quota.py)
 
     @property
     def name(self) -> str:
@@ -120,7 +121,7 @@ def deployment(inputs: DeploymentInputs) -> dict[str, Any]:
     pod_labels = inputs.labels | pod_selector(inputs.name)
     body: dict[str, Any] = {
         "selector": {"matchLabels": pod_selector(inputs.name)},
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "strategy": strategy(inputs.surge),
         "progressDeadlineSeconds": spec.probes.startup_timeout_seconds + 300,
         "revisionHistoryLimit": 3,
         "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec(inputs)},
@@ -128,6 +129,13 @@ def deployment(inputs: DeploymentInputs) -> dict[str, Any]:
     if spec.autoscale is None:
         body["replicas"] = spec.instance_count  # with autoscale the HPA alone owns the replica count
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": inputs.meta(), "spec": body}
+
+
+def strategy(surge: bool) -> dict[str, Any]:
+    """Surge one replica; at the GPU quota (no room for one more) a replica goes first, then its successor comes:
+    a brief dip of one replica instead of a surge pod the quota refuses for ever."""
+    rolling = {"maxSurge": 1, "maxUnavailable": 0} if surge else {"maxSurge": 0, "maxUnavailable": 1}
+    return {"type": "RollingUpdate", "rollingUpdate": rolling}
 
 
 def most_replicas(inputs: DeploymentInputs) -> int:

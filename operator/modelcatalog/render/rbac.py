@@ -22,6 +22,7 @@ WRITE = (*READ, "create", "patch", "update", "delete")
 READS = (
     resource("v1", "Pod"),
     resource("v1", "Node"),
+    resource("v1", "ResourceQuota"),  # the GPU quota of a workspace (render/quota.py)
     resource("discovery.k8s.io/v1", "EndpointSlice"),  # the API server's addresses, for egress policies
     resource("networking.k8s.io/v1", "ServiceCIDR"),  # the Service ranges, never "the internet" (clusternetwork)
     resource("apiextensions.k8s.io/v1", "CustomResourceDefinition"),  # kopf finds the resources it serves

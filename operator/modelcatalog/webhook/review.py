@@ -19,6 +19,7 @@ from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Lifecyc
 from modelcatalog.api.deployment import ModelDeploymentSpec
 from modelcatalog.api.serverless import ServerlessEndpointSpec
 from modelcatalog.catalog import lifecycle
+from modelcatalog.render import quota
 from modelcatalog.render.deployment_status import Placement, Problem, resolve, stage_of
 
 CREATE = "CREATE"
@@ -68,8 +69,10 @@ def review_deployment(
     old: dict[str, Any] | None,
     catalog: Catalog,
     endpoint_weights: Mapping[str, int],
+    workspace: quota.Workspace | None = None,
 ) -> Verdict:
-    """`endpoint_weights`: trafficPercent of every other live deployment of the same endpoint, by name."""
+    """`endpoint_weights`: trafficPercent of every other live deployment of the same endpoint, by name;
+    `workspace`: the namespace's GPU quotas and what its other ModelDeployments need."""
     if operation == UPDATE and not _spec_changed(obj, old):
         return ALLOW  # labels, annotations, finalizers: never the webhook's business
     try:
@@ -93,7 +96,38 @@ def review_deployment(
     weight_problem = _weights(obj, spec, endpoint_weights)
     if weight_problem is not None:
         return weight_problem
+    quota_problem = _gpu_quota(operation, obj, old, spec, placed, workspace or quota.Workspace())
+    if quota_problem is not None:
+        return quota_problem
     return Verdict(True, warnings=tuple(warnings))
+
+
+def _gpu_quota(
+    operation: str,
+    obj: dict[str, Any],
+    old: dict[str, Any] | None,
+    spec: ModelDeploymentSpec,
+    placed: Placement,
+    workspace: quota.Workspace,
+) -> Verdict | None:
+    """Over the namespace's GPU quota; an update that does not raise the deployment's GPUs always passes."""
+    wanted = quota.need(spec, placed.instance_type)
+    if not workspace.quotas or not wanted.gpus:
+        return None
+    if operation == UPDATE and old is not None:
+        try:
+            before = ModelDeploymentSpec.model_validate(old.get("spec") or {})
+        except ValidationError:
+            before = None
+        same_type = before is not None and before.instance_type == spec.instance_type
+        if same_type and before is not None and quota.need(before, placed.instance_type).gpus >= wanted.gpus:
+            return None
+    namespace = obj["metadata"].get("namespace") or ""
+    found = quota.refusal(namespace, wanted, spec.instance_type, workspace)
+    if found is None:
+        return None
+    where, message = found
+    return Verdict.refuse("GPUQuotaExceeded", where, message)
 
 
 def _lifecycle_warnings(name: str, placed: Placement, today: date) -> list[str]:

@@ -132,7 +132,8 @@ class Webhook:
                 b["metadata"]["name"]: int((b.get("spec") or {}).get("trafficPercent", 100))
                 for b in self.cluster.deployments_by("endpoint", namespace, endpoint)
             }
-            return review_deployment(operation, obj, old, self.catalog(), others)
+            workspace = self.cluster.gpu_workspace(namespace, obj["metadata"].get("name", ""))
+            return review_deployment(operation, obj, old, self.catalog(), others, workspace)
         if kind == "ServerlessEndpoint":
             return review_serverless(operation, obj, old, self.catalog())
         return Verdict(True)
