@@ -4,8 +4,11 @@ and down, and the ValidatingAdmissionPolicies of policy/, which the API server e
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import date, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -257,6 +260,11 @@ def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
     wait_for(lambda: (status().get("modelLifecycle") or {}).get("stage") == "Deprecated", 60, "deprecated")
     resolved = next(c for c in status()["conditions"] if c["type"] == "ModelResolved")
     assert resolved["reason"] == "Deprecated" and day(3) in resolved["message"]
+    # Through the workspace's router pod: API clients are told too.
+    wait_for(lambda: call_router(kube, namespace, "sunset")[0] == 200, 60, "a completion through the router")
+    _, headers, _ = call_router(kube, namespace, "sunset")
+    assert headers["Deprecation"].startswith("@") and day(3) in str(parsedate_to_datetime(headers["Sunset"]).date())
+    assert LLAMA in headers["Link"] and 'rel="successor-version"' in headers["Link"]
     webhook.stop()
     webhook.env = webhook.env | {"MODELCATALOG_CLOCK_OFFSET_DAYS": "5"}  # the retirement date has passed
     try:
@@ -269,10 +277,39 @@ def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
         assert [d["spec"]["replicas"] for d in deployments["items"]] == [0]
         assert kube.get_json("hpa", "-n", namespace)["items"] == []
         assert any(e["reason"] == "Retired" for e in kube.events(namespace, "sunset"))
+        _, headers, body = wait_for(lambda: (r := call_router(kube, namespace, "sunset"))[0] == 410 and r, 30,
+                                       "410 Gone from the router")  # fmt: skip
+        assert (
+            "retired" in body["error"]["message"]
+            and day(3) in body["error"]["message"]
+            and LLAMA in body["error"]["message"]
+        )
+        assert "Sunset" in headers
     finally:
         webhook.stop()
         webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
         webhook.start()
+
+
+def call_router(kube: Kube, namespace: str, endpoint: str) -> tuple[int, dict[str, str], Any]:
+    """A chat completion through the workspace's router pod with the endpoint's key: status, headers, body."""
+    pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=router")["items"]
+    ips = [p["status"].get("podIP") for p in pods if p.get("status", {}).get("podIP")]
+    if not ips:
+        return 0, {}, None
+    key = kube.secret_data(f"{endpoint}-keys", namespace)["primary"]
+    request = urllib.request.Request(
+        f"http://{ips[0]}:8080/v1/chat/completions",
+        data=json.dumps({"model": endpoint, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (a loopback pod IP)
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+    except OSError:
+        return 0, {}, None
 
 
 EMBED = "sentence-transformers-all-minilm-l6-v2"  # fits a T4 and an A100: one GPU either way
