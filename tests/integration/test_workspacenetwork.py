@@ -229,3 +229,16 @@ def test_the_fqdn_policy_is_written_where_served_and_removed_with_the_last_fqdn_
     apply_network(kube, namespace, outbound={"mode": "AllowOnlyApprovedOutbound", "rules": [db]})
     wait_for(lambda: kube.kubectl("get", "cnp", "-n", namespace, "-o", "name").stdout.strip() == "", 30,
              "the CiliumNetworkPolicy to be pruned")  # fmt: skip
+
+
+def test_turning_public_access_off_names_what_still_exposes_the_workspace(kube: Kube, namespace: str) -> None:
+    exposing = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+                "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}}  # fmt: skip
+    kube.apply(exposing)  # made while the workspace was public
+    apply_network(
+        kube, namespace, publicNetworkAccess="Disabled", privateEndpoints=[{"name": "vpn", "cidrs": ["10.8.0.0/16"]}]
+    )
+    status = wait_for(lambda: (s := wait_generation_applied(kube, namespace)).get("exposedBy") and s, 30, "exposedBy")
+    assert status["exposedBy"] == ["Service/web (NodePort)"]
+    exposure = next(c for c in status["conditions"] if c["type"] == "PublicExposure")
+    assert exposure["status"] == "True" and "Service/web (NodePort) still expose" in exposure["message"]

@@ -582,3 +582,26 @@ def test_every_rendered_kind_is_one_the_workspace_declares_it_owns() -> None:
         for settings in (SETTINGS, CILIUM):
             for policy in render_network_policies(NS, network, settings, None if network is None else "net"):
                 assert (policy["apiVersion"], policy["kind"]) in owned
+
+
+def test_what_still_exposes_a_private_workspace_is_named() -> None:
+    from modelcatalog.render.network import exposing_objects, exposure_condition
+
+    services = [
+        {"metadata": {"name": "web"}, "spec": {"type": "LoadBalancer"}},
+        {"metadata": {"name": "debug"}, "spec": {"type": "NodePort"}},
+        {"metadata": {"name": "legacy"}, "spec": {"type": "ClusterIP", "externalIPs": ["198.51.100.7"]}},
+        {"metadata": {"name": "internal"}, "spec": {"type": "ClusterIP"}},
+    ]
+    found = exposing_objects(services, [{"metadata": {"name": "site"}}])
+    assert found == [
+        "Ingress/site",
+        "Service/debug (NodePort)",
+        "Service/legacy (externalIPs)",
+        "Service/web (LoadBalancer)",
+    ]
+    private = spec(publicNetworkAccess="Disabled", privateEndpoints=[{"name": "vnet", "cidrs": ["10.1.0.0/16"]}])
+    condition = exposure_condition(private, found)
+    assert (condition.type, condition.status, condition.reason) == ("PublicExposure", "True", "ExposingObjectsRemain")
+    assert "Service/web (LoadBalancer)" in condition.message
+    assert exposure_condition(spec(), found).status == "False", "a public workspace is meant to be reachable"

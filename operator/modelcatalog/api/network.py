@@ -142,3 +142,8 @@ class WorkspaceNetworkStatus(Status):
 
     endpoints: list[str] = Field(default_factory=list, description="Endpoints (kind/name) the setting covers.")
     policies: list[str] = Field(default_factory=list, description="NetworkPolicies in force.")
+    exposed_by: list[str] = Field(
+        default_factory=list,
+        description="With public access Disabled: objects that still expose the workspace (LoadBalancer or"
+        " NodePort Services, externalIPs, Ingresses), made before the setting; admission refuses new ones.",
+    )

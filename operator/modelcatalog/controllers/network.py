@@ -6,7 +6,7 @@ import kopf
 from pydantic import ValidationError
 
 from modelcatalog import API_VERSION, GROUP
-from modelcatalog.api.base import Condition, describe
+from modelcatalog.api.base import Condition, Toggle, describe
 from modelcatalog.api.network import NetworkPhase, WorkspaceNetworkSpec, WorkspaceNetworkStatus
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import CHILDREN, NETWORKS, ClusterView, on_change
@@ -99,13 +99,25 @@ async def reconcile(memo: kopf.Memo, namespace: str) -> None:
             work.request(memo, DEPLOYMENT_KIND, (namespace, body["metadata"]["name"]))  # they show the mode
     if active is not None:
         policies = [p["metadata"]["name"] for p in desired]
+        exposing = await exposing_objects(memo, namespace) if access == Toggle.DISABLED else []
         status = WorkspaceNetworkStatus(
             phase=NetworkPhase.READY,
             conditions=[
                 Condition.of("Ready", True, "Enforced", f"{len(policies)} policies cover {len(endpoints)} endpoint(s)"),
                 render.fqdn_rules_condition(spec, memo.network),
+                render.exposure_condition(spec, exposing),
             ],
             endpoints=endpoints,
             policies=policies,
+            exposed_by=exposing,
         )
         await work.write_status(memo.client, INFO, active, status)
+
+
+async def exposing_objects(memo: kopf.Memo, namespace: str) -> list[str]:
+    """Read when the workspace is private (the flip, an edit, the 5-minute resync): not watched, as rare."""
+    found = {}
+    for api_version, kind in (("v1", "Service"), ("networking.k8s.io/v1", "Ingress")):
+        listing = await memo.client.get_path(resource(api_version, kind).path(namespace))
+        found[kind] = (listing or {}).get("items") or []
+    return render.exposing_objects(found["Service"], found["Ingress"])

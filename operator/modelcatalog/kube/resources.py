@@ -42,6 +42,7 @@ BUILTIN = [
     ResourceInfo("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     ResourceInfo("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
     ResourceInfo("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+    ResourceInfo("networking.k8s.io/v1", "Ingress", "ingresses"),
     ResourceInfo("rbac.authorization.k8s.io/v1", "Role", "roles"),
     ResourceInfo("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
     ResourceInfo("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),

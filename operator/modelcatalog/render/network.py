@@ -441,3 +441,32 @@ def _cilium_fqdn_rule(rule: OutboundRule) -> dict[str, Any]:
         # Cilium's port 0 means every port; the protocol still narrows it as the rule says.
         egress["toPorts"] = [{"ports": [{"port": "0", "protocol": rule.protocol}]}]
     return egress
+
+
+EXPOSING_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+
+
+def exposing_objects(services: list[dict[str, Any]], ingresses: list[dict[str, Any]]) -> list[str]:
+    """The objects that reach the workspace from outside the cluster, as `Kind/name (how)`."""
+    found = []
+    for service in services:
+        spec = service.get("spec") or {}
+        if spec.get("type") in EXPOSING_SERVICE_TYPES:
+            found.append(f"Service/{service['metadata']['name']} ({spec['type']})")
+        elif spec.get("externalIPs"):
+            found.append(f"Service/{service['metadata']['name']} (externalIPs)")
+    found += [f"Ingress/{ingress['metadata']['name']}" for ingress in ingresses]
+    return sorted(found)
+
+
+def exposure_condition(spec: WorkspaceNetworkSpec | None, exposing: list[str]) -> Condition:
+    """PublicExposure: True while public access is Disabled and objects made before still expose the workspace."""
+    if spec is None or spec.public_network_access != Toggle.DISABLED or not exposing:
+        return Condition(type="PublicExposure", status=ConditionStatus.FALSE, reason="NoneFound")
+    return Condition(
+        type="PublicExposure",
+        status=ConditionStatus.TRUE,
+        reason="ExposingObjectsRemain",
+        message=f"public network access is Disabled, but {', '.join(exposing)} still expose the workspace:"
+        " delete them or make the Services ClusterIP (admission refuses new ones)",
+    )

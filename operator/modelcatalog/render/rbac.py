@@ -24,7 +24,9 @@ READS = (
     resource("v1", "Node"),
     resource("v1", "ResourceQuota"),  # the GPU quota of a workspace (render/quota.py)
     resource("discovery.k8s.io/v1", "EndpointSlice"),  # the API server's addresses, for egress policies
-    resource("networking.k8s.io/v1", "ServiceCIDR"),  # the Service ranges, never "the internet" (clusternetwork)
+    resource("networking.k8s.io/v1", "ServiceCIDR"),
+    resource("networking.k8s.io/v1", "Ingress"),  # what still exposes a workspace whose public access is off
+    resource("v1", "Service"),  # the Service ranges, never "the internet" (clusternetwork)
     resource("apiextensions.k8s.io/v1", "CustomResourceDefinition"),  # kopf finds the resources it serves
 )
 PEERING = resource("kopf.dev/v1", "ClusterKopfPeering")
