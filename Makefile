@@ -14,7 +14,7 @@ help:
 	@echo "make cluster-up    start the local cluster (kubeconfig: .work/modelcatalog.kubeconfig)"
 	@echo "make cluster-down  stop it"
 	@echo "make crds          regenerate crds/ (and the chart's copy) from the pydantic models"
-	@echo "make chart         regenerate the chart's generated files (CRDs, RBAC, default catalog)"
+	@echo "make chart         regenerate the chart's generated files (CRDs, RBAC, default catalog, policy/)"
 	@echo "make catalog       normalise catalog/ (derived labels, GPU memory, prices.yaml)"
 	@echo "make bench         benchmarks (prints figures)"
 

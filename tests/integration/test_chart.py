@@ -1,5 +1,6 @@
 """The Helm chart installed as users do: server-side dry run, `helm install`, least privilege, the chart's
-operator pods reconciling under the chart's ServiceAccount, `helm upgrade` (settings roll the pods, CRD schemas
+operator pods reconciling under the chart's ServiceAccount, the admission webhook called through the chart's
+Service and the admission policies, `helm upgrade` (settings roll the pods, CRD schemas
 update) and `helm uninstall` (CRDs and users' objects stay).
 
 On the local cluster the pod runner runs the chart's operator pods as local processes (the image is the
@@ -27,6 +28,7 @@ import pytest
 import yaml
 
 from modelcatalog.localcluster.cluster import MANIFESTS, find_tools
+from modelcatalog.settings import Settings
 from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
 
@@ -35,6 +37,20 @@ NS = "modelcatalog-system"
 RELEASE = "modelcatalog"
 SA = f"system:serviceaccount:{NS}:modelcatalog-operator"
 HELM_OWNER = {"meta.helm.sh/release-name": RELEASE, "meta.helm.sh/release-namespace": NS}
+SERVERLESS_NS = Settings().serverless_namespace
+DENIED = 'admission webhook "validate.modelcatalog.io" denied the request: '
+# The test bed's kube-controller-manager creates the pods of Deployments with the admin credentials (group
+# system:masters), not as system:kube-controller-manager: trusted by the workload policy here, as test_policy.py does.
+TEST_BED_TRUST = ("--set", "policies.trustedGroups={system:masters}")
+# What test_policy.py registers on the test bed (the webhook by url, the policies): the chart brings its own.
+TEST_BED_POLICY = [
+    ("validatingwebhookconfiguration", "modelcatalog", None),
+    ("validatingadmissionpolicybinding", "modelcatalog-operator-workloads", None),
+    ("validatingadmissionpolicybinding", "modelcatalog-private-workspace-exposure", None),
+    ("validatingadmissionpolicy", "modelcatalog-operator-workloads", None),
+    ("validatingadmissionpolicy", "modelcatalog-private-workspace-exposure", None),
+    ("configmap", "modelcatalog-policy", NS),
+]
 
 
 def helm(kube: Kube, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -68,10 +84,20 @@ def adopt_existing_crds(kube: Kube) -> None:
         kube.kubectl("label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
         kube.kubectl("annotate", "--overwrite", "crd", name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
     # The peering CRD, and the routers' ClusterRole that LocalCluster.install() applies (the session's setup).
-    for kind, name in [("crd", "clusterkopfpeerings.kopf.dev"), ("clusterrole", "modelcatalog-router-tokenreview")]:
+    # The serverless namespace test_serverless.py creates (the chart's job on a real install).
+    for kind, name in [("crd", "clusterkopfpeerings.kopf.dev"), ("clusterrole", "modelcatalog-router-tokenreview"),
+                       ("namespace", SERVERLESS_NS)]:  # fmt: skip
         if kube.kubectl("get", kind, name, check=False).returncode == 0:
             kube.kubectl("label", "--overwrite", kind, name, "app.kubernetes.io/managed-by=Helm")
             kube.kubectl("annotate", "--overwrite", kind, name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
+
+
+def remove_test_bed_policy(kube: Kube) -> None:
+    """The test bed's webhook (registered by url) and policies, if an earlier test left them: the chart's replace
+    them (test_policy.py installs its own again)."""
+    for kind, name, namespace in TEST_BED_POLICY:
+        where = ["-n", namespace] if namespace else []
+        kube.kubectl("delete", kind, name, *where, "--ignore-not-found", check=False)
 
 
 def operator_pods(kube: Kube) -> list[dict[str, Any]]:
@@ -104,8 +130,9 @@ def release(kube: Kube) -> Iterator[Kube]:
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
     session_role = kube.kubectl("get", "clusterrole", "modelcatalog-router-tokenreview", check=False).returncode == 0
     adopt_existing_crds(kube)
+    remove_test_bed_policy(kube)
     # The default image: the pod runner recognises the project's image and runs the operator's command.
-    helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--create-namespace", "--timeout", "2m")
+    helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--create-namespace", "--timeout", "2m", *TEST_BED_TRUST)
     try:
         yield kube
     finally:
@@ -139,6 +166,23 @@ def test_the_rendered_chart_passes_lint_and_a_server_side_dry_run_with_every_opt
     rendered = template(kube, "--set", "replicas=1", "--set", "catalog.install=false", "--set", "region=westeurope",
                         "--set", "settings.REQUIRE_PINNED_REVISION=true")  # fmt: skip
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    # The webhook, the policies and the serverless namespace off: nothing of them rendered, still valid.
+    off = ("--set", "webhook.enabled=false", "--set", "policies.enabled=false",
+           "--set", "serverless.createNamespace=false")  # fmt: skip
+    lint = helm(kube, "lint", "--strict", str(CHART), "--kube-version", "1.37.2", *off)
+    assert "0 chart(s) failed" in lint.stdout
+    rendered = template(kube, *off)
+    kinds = {d["kind"] for d in yaml.safe_load_all(rendered) if d}
+    assert not kinds & {"ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy", "Namespace"}, kinds
+    assert "MODELCATALOG_WEBHOOK_PORT" not in rendered and "modelcatalog-webhook" not in rendered
+    kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    # On, with users and groups the policies trust besides the operator, and another Secret name.
+    rendered = template(kube, "--set", "policies.trustedUsers={alice,bob}", "--set", "policies.trustedGroups={ops}",
+                        "--set", "webhook.secretName=webhook-cert", "--set", "webhook.port=10443")  # fmt: skip
+    params = next(d for d in yaml.safe_load_all(rendered) if d and d["metadata"]["name"] == "modelcatalog-policy")
+    assert params["data"] == {"trustedUsers": f"{SA},alice,bob", "trustedGroups": "ops"}
+    assert "webhook-cert" in rendered and "10443" in rendered
+    kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
     bad = helm(kube, "template", RELEASE, str(CHART), "--set", "replicas=0", check=False)
     assert bad.returncode != 0 and "/replicas" in bad.stderr and "minimum" in bad.stderr
 
@@ -160,6 +204,12 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
     ]:  # fmt: skip
         assert can_i(kube, verb, what), f"the operator needs {verb} {what}"
     assert can_i(kube, "get", "configmaps/modelcatalog-settings", NS)
+    # The webhook: its serving certificate in its namespace, and the caBundle of its one configuration.
+    assert can_i(kube, "get", "secrets/modelcatalog-webhook-tls", NS)
+    assert can_i(kube, "patch", "secrets/modelcatalog-webhook-tls", NS)
+    assert can_i(kube, "patch", "validatingwebhookconfigurations/modelcatalog")
+    assert not can_i(kube, "patch", "validatingwebhookconfigurations/another")
+    assert not can_i(kube, "list", "validatingwebhookconfigurations")
     assert can_i(kube, "patch", "modeldeployments.modelcatalog.io", None, "--subresource=status")
     for verb, what in [
         ("impersonate", "users"), ("impersonate", "serviceaccounts"), ("escalate", "clusterroles"),
@@ -167,7 +217,8 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
         ("create", "pods"), ("create", "tokenreviews"),
         ("delete", "customresourcedefinitions"), ("patch", "customresourcedefinitions"),
         ("update", "modeldeployments.modelcatalog.io"), ("delete", "catalogmodels.modelcatalog.io"),
-        ("delete", "namespaces"), ("patch", "nodes"), ("create", "validatingwebhookconfigurations"),
+        ("delete", "namespaces"), ("create", "namespaces"), ("patch", "nodes"),
+        ("create", "validatingwebhookconfigurations"), ("delete", "validatingwebhookconfigurations"),
         ("get", "configmaps"), ("list", "configmaps"),
     ]:  # fmt: skip
         assert not can_i(kube, verb, what), f"the operator must not {verb} {what}"
@@ -284,6 +335,54 @@ def test_the_charts_operator_pods_reconcile_end_to_end_as_their_service_account_
             assert "Forbidden" not in log and " 403 " not in log, log[-3000:]
 
 
+def ca_published(kube: Kube) -> bool:
+    config = kube.get_json("validatingwebhookconfiguration", "modelcatalog")
+    return all(w["clientConfig"].get("caBundle") for w in config["webhooks"])
+
+
+def test_the_webhook_behind_the_charts_service_refuses_a_bad_deployment_and_the_policies_apply(
+    release: Kube, chart_operator: list[dict[str, Any]], namespace: str
+) -> None:
+    kube = release
+    # The chart's configuration calls the chart's Service (the runner forwards its ClusterIP to a ready pod).
+    config = kube.get_json("validatingwebhookconfiguration", "modelcatalog")
+    assert [w["clientConfig"]["service"] for w in config["webhooks"]] == [
+        {"namespace": NS, "name": "modelcatalog-webhook", "path": "/validate", "port": 443}
+    ]
+    service = kube.get_json("service", "modelcatalog-webhook", "-n", NS)["spec"]
+    assert service["ports"][0]["targetPort"] == "webhook"
+    wait_for(lambda: ca_published(kube), 60, "the chart's operator writing the webhook's caBundle")
+    secret = kube.get_json("secret", "modelcatalog-webhook-tls", "-n", NS)
+    assert secret["type"] == "kubernetes.io/tls"
+    manifest = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ModelDeployment",
+                "spec": {"model": "no-such-model", "instanceType": "standard-nc24ads-a100-v4"}}  # fmt: skip
+    attempt = 0
+
+    def refused() -> str:
+        """Until the operator's caches are full the webhook admits with a warning: a fresh name each time."""
+        nonlocal attempt
+        attempt += 1
+        name = f"unknown-model-{attempt}"
+        body = manifest | {"metadata": {"name": name, "namespace": namespace}}
+        result = kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body), check=False)
+        if result.returncode == 0:
+            kube.kubectl("delete", "modeldeployment", name, "-n", namespace, "--wait=false")
+            return ""
+        return " ".join(result.stderr.split())
+
+    err = wait_for(refused, 60, "the webhook refusing an unknown model", interval=1)
+    assert DENIED + "spec.model: CatalogModel no-such-model does not exist" in err, err
+    # The serverless namespace is the chart's; the policies are the API server's (no operator involved).
+    kube.kubectl("get", "namespace", SERVERLESS_NS)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fake-router", "namespace": namespace,
+           "labels": {"app.kubernetes.io/component": "router"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
+    # A user who may create pods in the namespace (edit), neither the operator nor trusted: refused.
+    kube.kubectl("create", "rolebinding", "mallory-edit", "--clusterrole=edit", "--user=mallory", "-n", namespace)
+    result = kube.kubectl("apply", "--as=mallory", "-f", "-", stdin=yaml.safe_dump(pod), check=False)
+    assert result.returncode != 0 and "is reserved for pods the modelcatalog operator creates" in result.stderr
+
+
 def test_upgrade_rolls_the_operator_on_a_settings_change_and_updates_crd_schemas(release: Kube, tmp_path: Path) -> None:
     kube = release
     before = pod_template_annotations(kube)
@@ -340,6 +439,9 @@ def test_reapplying_the_examples_writes_nothing(
     release: Kube, chart_operator: list[dict[str, Any]], namespace: str, apply: tuple[str, ...]
 ) -> None:
     kube = release
+    # What the operator writes is under test, not what the webhook admits: examples/ holds a ServerlessEndpoint
+    # whose offer may have retired by today's date (the webhook refuses it; the reconcile reports it).
+    kube.kubectl("label", "namespace", namespace, "modelcatalog.io/webhook=Disabled")
     kube.kubectl(*apply, "-n", namespace, "-f", str(REPO / "examples"))
     for name in ("llama3-chat", "mistral-blue", "mistral-green"):
         kube.kubectl("wait", "--for=condition=Ready", f"modeldeployment/{name}", "-n", namespace, "--timeout=120s")
@@ -358,6 +460,8 @@ def test_uninstall_keeps_the_crds_the_catalog_and_the_users_objects(release: Kub
     for crd in ("modeldeployments.modelcatalog.io", "catalogmodels.modelcatalog.io", "clusterkopfpeerings.kopf.dev"):
         kube.kubectl("get", "crd", crd)
     kube.kubectl("get", "modeldeployment", "llama3-chat", "-n", namespace)
+    kube.kubectl("get", "namespace", SERVERLESS_NS)  # kept: the pools and the upstream credentials live there
+    assert kube.kubectl("get", "validatingwebhookconfiguration", "modelcatalog", check=False).returncode != 0
     assert kube.get_json("catalogmodels")["items"], "the catalog stays"
     # Installing again adopts the kept CRDs (they still carry the release's ownership metadata).
-    helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--timeout", "2m")
+    helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--timeout", "2m", *TEST_BED_TRUST)

@@ -1,4 +1,5 @@
-"""The chart's generated files match their sources: CRDs (api/), RBAC (render/rbac.py), catalog (catalog/)."""
+"""The chart's generated files match their sources: CRDs (api/), RBAC (render/rbac.py), catalog (catalog/),
+admission webhook and policies (policy/)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import yaml
 
 from modelcatalog import chartgen
 from modelcatalog.catalog.seed import manifests
-from modelcatalog.render.rbac import operator_rules
+from modelcatalog.render.rbac import operator_rules, webhook_rules
+from modelcatalog.settings import Settings
 
 
 def test_the_charts_generated_files_are_up_to_date() -> None:
@@ -32,6 +34,33 @@ def test_the_chart_holds_every_crd_of_crds_dir(repo: Path) -> None:
 def test_the_charts_rbac_is_render_rbac() -> None:
     rbac = yaml.safe_load((chartgen.CHART / "files/rbac.yaml").read_text())
     assert rbac["operator"] == operator_rules()
+    assert rbac["webhook"] == webhook_rules()
+
+
+def test_the_webhook_configuration_is_granted_by_name_only() -> None:
+    """The operator patches the caBundle of one ValidatingWebhookConfiguration: no rule names the kind unnamed."""
+    names = {"validatingwebhookconfigurations", "mutatingwebhookconfigurations"}
+    assert not any(names & set(rule["resources"]) for rule in operator_rules())
+    (rule,) = webhook_rules()["cluster"]
+    assert rule["resourceNames"] == [Settings().webhook_configuration] and rule["verbs"] == ["get", "patch"]
+
+
+def test_the_charts_policy_is_policy_dir(repo: Path) -> None:
+    policy = yaml.safe_load((chartgen.CHART / "files/policy.yaml").read_text())
+    assert policy["webhook"] == yaml.safe_load((repo / "policy/webhook.yaml").read_text())
+    assert policy["params"] == yaml.safe_load((repo / "policy/params.yaml").read_text())
+    kinds = sorted((p["kind"], p["metadata"]["name"]) for p in policy["policies"])
+    expected = sorted(
+        (d["kind"], d["metadata"]["name"])
+        for path in (repo / "policy").glob("*.yaml")
+        if path.name not in ("webhook.yaml", "params.yaml")
+        for d in yaml.safe_load_all(path.read_text())
+    )
+    assert kinds == expected and len(kinds) == 4
+    # What docs/policy.md decided: the operator's absence never blocks an apply, and it is noticed quickly.
+    for hook in policy["webhook"]["webhooks"]:
+        assert hook["failurePolicy"] == "Ignore" and hook["timeoutSeconds"] <= 5
+        assert "caBundle" not in hook["clientConfig"], "the operator writes the caBundle"
 
 
 def test_the_default_catalog_orders_instance_types_first() -> None:

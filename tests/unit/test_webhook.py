@@ -142,3 +142,16 @@ def test_the_serving_certificate_is_reused_while_it_covers_the_hosts_and_is_not_
     assert not certs.usable(cert, ["other.ns.svc"])
     assert not certs.usable(cert, ["svc.ns.svc"], now=datetime.now().astimezone() + timedelta(days=3640))
     assert certs.ServingCert.from_secret_data(cert.secret_data()) == cert
+
+
+def test_a_model_the_platform_offers_on_its_pool_is_judged_as_the_reconcile_judges_it() -> None:
+    from modelcatalog.settings import Settings
+
+    retired = {"lifecycle": {"stage": "Retired", "retirementDate": "2025-08-30"}}
+    ended = model_spec(deploymentOptions={"managedCompute": {"runtime": "vllm"}, "serverless": retired})
+    pool = Settings(serverless_pool_models=("mistral",))
+    cat = Catalog({LLAMA: model_spec(), "mistral": ended}.get, TYPES, TODAY, settings=pool)
+    verdict = review_serverless(CREATE, serverless(acceptTerms=True), None, cat)
+    assert verdict.allowed, "the platform's pool replaces the retired offer"
+    without_pool = Catalog({LLAMA: model_spec(), "mistral": ended}.get, TYPES, TODAY, settings=Settings())
+    assert review_serverless(CREATE, serverless(acceptTerms=True), None, without_pool).reason == "ModelRetired"

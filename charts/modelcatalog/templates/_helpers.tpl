@@ -32,3 +32,8 @@ app.kubernetes.io/component: operator
 region: {{ .Values.region | quote }}
 clockOffsetDays: {{ .Values.clockOffsetDays | quote }}
 {{- end -}}
+
+{{/* The webhook's Service: the name the operator's certificate covers (MODELCATALOG_WEBHOOK_SERVICE). */}}
+{{- define "modelcatalog.webhookService" -}}
+modelcatalog-webhook
+{{- end -}}

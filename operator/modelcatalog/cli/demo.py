@@ -14,7 +14,7 @@ import urllib.request
 from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
-from modelcatalog.settings import Settings
+from modelcatalog.localcluster.launcher import TESTBED_VALUES
 
 NAMESPACE = "demo"
 RELEASE, SYSTEM = "modelcatalog", "modelcatalog-system"
@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     done(started)
     started = step(f"applying examples/ in namespace {NAMESPACE} and waiting for the deployments")
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
-    cluster.kubectl("create", "namespace", Settings().serverless_namespace, check=False)  # the chart's job
     cluster.kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
     cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(REPO_ROOT / "examples"))
     for name in READY:
@@ -72,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def install_chart(cluster: LocalCluster) -> None:
-    """The chart with its defaults: the image is the project's, which the pod runner runs (docs/development.md)."""
+    """The chart with its defaults and the test bed's few values (localcluster/manifests/testbed-values.yaml);
+    the image is the project's, which the pod runner runs (docs/development.md)."""
     helm = [
         cluster.tool("helm"), "--kubeconfig", str(cluster.kubeconfig), "install", RELEASE,
         str(REPO_ROOT / "charts" / "modelcatalog"), "-n", SYSTEM, "--create-namespace", "--timeout", "2m",
+        "-f", str(TESTBED_VALUES),
     ]  # fmt: skip
     result = subprocess.run(helm, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -57,8 +57,6 @@ def operator_rules() -> list[dict[str, Any]]:
     # get: the router's ClusterRoleBinding is owned by its Namespace; patch: the public-network-access label
     # the ValidatingAdmissionPolicies select private workspaces by (docs/policy.md)
     grants[("", ("get", "patch"))].add("namespaces")
-    # the admission webhook writes the caBundle of its configuration (webhook/server.py)
-    grants[("admissionregistration.k8s.io", ("get", "patch"))].add("validatingwebhookconfigurations")
     for group, plural in DELEGATED:
         grants[(group, ("create",))].add(plural)
     grants[(group_of(PEERING), (*READ, "create", "patch"))].add(PEERING.plural)
@@ -81,6 +79,22 @@ def catalog_rules() -> list[dict[str, Any]]:
     plurals = sorted(kind.plural for kind in KINDS if not kind.namespaced)
     return [{"apiGroups": [group_of(resource(KINDS[0].api_version, KINDS[0].kind))], "resources": plurals,
              "verbs": ["create", "patch"]}]  # fmt: skip
+
+
+def webhook_rules() -> dict[str, list[dict[str, Any]]]:
+    """Granted only with the chart's webhook: the caBundle of its one ValidatingWebhookConfiguration, by name
+    (cluster), and its serving-certificate Secret in the operator's namespace (namespace; webhook/server.py).
+    The chart puts its own Secret name in place of the default. `create` cannot be limited by name."""
+    from modelcatalog.settings import Settings
+
+    defaults = Settings()
+    return {
+        "cluster": [{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+                     "verbs": ["get", "patch"], "resourceNames": [defaults.webhook_configuration]}],
+        "namespace": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch", "update"],
+                       "resourceNames": [defaults.webhook_secret]},
+                      {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}],
+    }  # fmt: skip
 
 
 def namespace_rules() -> list[dict[str, Any]]:

@@ -19,8 +19,9 @@ from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec, Lifecyc
 from modelcatalog.api.deployment import ModelDeploymentSpec
 from modelcatalog.api.serverless import ServerlessEndpointSpec
 from modelcatalog.catalog import lifecycle
-from modelcatalog.render import quota
+from modelcatalog.render import quota, serverless
 from modelcatalog.render.deployment_status import Placement, Problem, resolve, stage_of
+from modelcatalog.settings import Settings
 
 CREATE = "CREATE"
 UPDATE = "UPDATE"
@@ -52,6 +53,7 @@ class Catalog:
     types: Mapping[str, InstanceTypeSpec | ValidationError]
     today: date
     require_pinned_revision: bool = False
+    settings: Settings | None = None  # the platform's pool offers (MODELCATALOG_SERVERLESS_POOL_MODELS), region
 
 
 def _spec_changed(obj: dict[str, Any], old: dict[str, Any] | None) -> bool:
@@ -171,6 +173,8 @@ def review_serverless(operation: str, obj: dict[str, Any], old: dict[str, Any] |
                               " or `modelcatalog models list --deployment-option serverless`")  # fmt: skip
     if isinstance(model, ValidationError):
         return Verdict.refuse("InvalidModel", "spec.model", f"CatalogModel {spec.model}: {describe(model)}")
+    if catalog.settings is not None and spec.model in catalog.settings.serverless_pool_models:
+        return _platform_offer(spec, model, catalog.settings, catalog.today)
     offer = model.deployment_options.serverless
     if offer is None:
         return Verdict.refuse("NotOfferedServerless", "spec.model",
@@ -208,3 +212,13 @@ def response(uid: str, verdict: Verdict) -> dict[str, Any]:
     if verdict.warnings:
         answer["warnings"] = list(verdict.warnings)
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer}
+
+
+def _platform_offer(spec: ServerlessEndpointSpec, model: CatalogModelSpec, settings: Settings, today: date) -> Verdict:
+    """A model the platform offers on its own pool: the reconcile's rule (render/serverless.py), not the catalog's
+    offer, which the platform's offer replaces."""
+    found = serverless.resolve(spec.model, model, spec, settings, today)
+    if isinstance(found, serverless.Refusal):
+        field = "spec.acceptTerms" if found.reason == "TermsNotAccepted" else "spec.model"
+        return Verdict.refuse(found.reason, field, found.message)
+    return ALLOW

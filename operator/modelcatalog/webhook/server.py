@@ -117,7 +117,7 @@ class Webhook:
 
     def catalog(self) -> Catalog:
         return Catalog(self.cluster.catalog_model, self.cluster.instance_types_by_name(), clock.today(),
-                       self.settings.require_pinned_revision)  # fmt: skip
+                       self.settings.require_pinned_revision, self.settings)  # fmt: skip
 
     def verdict(self, request: dict[str, Any]) -> Verdict:
         operation = request.get("operation", "")
