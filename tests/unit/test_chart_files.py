@@ -68,3 +68,22 @@ def test_the_default_catalog_orders_instance_types_first() -> None:
     kinds = [m["kind"] for m in manifests(data)]
     assert kinds.index("CatalogModel") > max(i for i, k in enumerate(kinds) if k == "InstanceType")
     assert not any(p.is_symlink() for p in (chartgen.CHART / "files").rglob("*"))
+
+
+def test_every_platform_setting_can_be_given_through_the_chart() -> None:
+    """Each MODELCATALOG_* variable settings.py reads is set by the chart's templates, comes from the settings
+    ConfigMap, or is a key of the `settings` value that values.schema.json accepts."""
+    import json
+    import re
+
+    from tests.conftest import REPO
+
+    read = set(
+        re.findall(r'"MODELCATALOG_([A-Z][A-Z_]*[A-Z])"', (REPO / "operator/modelcatalog/settings.py").read_text())
+    )
+    templates = "".join(p.read_text() for p in (REPO / "charts/modelcatalog/templates").glob("*.yaml"))
+    by_chart = set(re.findall(r"MODELCATALOG_([A-Z][A-Z_]*[A-Z])", templates))
+    schema = json.loads((REPO / "charts/modelcatalog/values.schema.json").read_text())
+    accepted = set(schema["properties"]["settings"]["propertyNames"]["enum"])
+    from_configmap = {"REGION", "CLOCK_OFFSET_DAYS"}
+    assert read - by_chart - from_configmap - accepted == set()
