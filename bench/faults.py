@@ -12,8 +12,12 @@ attribute 'more'), hence this small generator for the subset pydantic emits.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ from modelcatalog.api.deployment import DeploymentPhase
 from modelcatalog.api.network import NetworkPhase
 from modelcatalog.kube.client import ApiError, KubeClient
 from modelcatalog.kube.resources import resource
+from modelcatalog.localcluster.launcher import OperatorProcess
 
 GROUP, VERSION = "modelcatalog.io", "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -42,8 +47,10 @@ INSTANCE_TYPES = ["standard-nc24ads-a100-v4", "standard-nd96isr-h100-v5", "stand
 def _hints() -> dict[str, st.SearchStrategy[Json]]:
     """Fields whose valid values are drawn mostly from what the cluster knows, not from the whole schema."""
     return {
-        "model": st.sampled_from(MODELS) | st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
-        "instanceType": st.sampled_from(INSTANCE_TYPES) | st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+        "model": st.one_of(*[st.sampled_from(MODELS)] * 3, st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)),
+        "instanceType": st.one_of(
+            *[st.sampled_from(INSTANCE_TYPES)] * 3, st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
+        ),
         # No replicas for most, so that pods do not pile up on the test cluster's few GPU nodes.
         "instanceCount": st.sampled_from([0] * 9 + [1]),
         "trafficPercent": st.sampled_from([100, 100, 0, 50]),
@@ -258,6 +265,11 @@ async def settle_all(kubeconfig: Path, outcomes: list[Outcome], seconds: float) 
     return waiting
 
 
+def metrics_text(operator: OperatorProcess) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
 def other_retries(metrics_text: str) -> dict[tuple[str, str], float]:
     """Reconciles that failed with something other than an API error (reason api-NNN), by kind and reason:
     a crash of the reconcile. (modelcatalog_reconciles_total{result="error"} counts both.)"""
@@ -330,3 +342,109 @@ def convergence_problems(api: kubernetes.client.ApiClient, namespace: str, repli
                 f"lost update: Deployment {name} has {deployments[name].spec.replicas} replicas, not {count}"
             )
     return problems
+
+
+# `python -m bench faults`: the same at full size, on a fresh local cluster of its own.
+
+
+def fuzz_bench(kubeconfig: Path, operator: OperatorProcess, kubectl: Callable[..., str], count: int) -> list[str]:
+    """Apply `count` fuzzed specs (60 % ModelDeployment, 40 % WorkspaceNetwork); the failures found."""
+    from modelcatalog.api.deployment import ModelDeploymentSpec
+    from modelcatalog.api.network import WorkspaceNetworkSpec
+
+    spaces = [f"fuzz-md-{i}" for i in range(10)] + [f"fuzz-wn-{i}" for i in range(100)]
+    kubectl("apply", "-f", "-", stdin="".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n"
+                                               for n in spaces))  # fmt: skip
+    started = time.monotonic()
+    documents = corpus(ModelDeploymentSpec, count * 6 // 10), corpus(WorkspaceNetworkSpec, count - count * 6 // 10)
+    print(f"  corpus of {sum(map(len, documents))} specs generated in {time.monotonic() - started:.1f} s")
+    outcomes = manifests("ModelDeployment", lambda i: spaces[i % 10], documents[0])
+    outcomes += manifests("WorkspaceNetwork", lambda i: spaces[10 + i % 100], documents[1])
+    before = other_retries(metrics_text(operator))
+    started = time.monotonic()
+    asyncio.run(apply_all(kubeconfig, outcomes))
+    unsettled = asyncio.run(settle_all(kubeconfig, outcomes, seconds=600))
+    seconds = time.monotonic() - started
+    refused = [o for o in outcomes if o.refused is not None]
+    phases = Counter(f"{o.kind}/{o.status.get('phase')}" for o in outcomes if o.refused is None)
+    made = Counter(o.made.split(":")[0] for o in outcomes)
+    print(f"  made: {dict(made)}")
+    print(f"  {len(refused)} refused at apply, {len(outcomes) - len(refused)} accepted; settled in {seconds:.1f} s")
+    print(f"  phases: {dict(sorted(phases.items()))}")
+    failures = [f"{o.kind} {o.name} ({o.made}) {o.spec}: {o.problem() or 'no status'}" for o in unsettled]
+    failures += [f"{o.kind} {o.name} ({o.made}) {o.spec}: {p}" for o in outcomes if (p := o.problem())]
+    if other_retries(metrics_text(operator)) != before:
+        failures.append(f"reconciles failed with other than API errors: {other_retries(metrics_text(operator))}")
+    if "Traceback" in operator.log.read_text(errors="replace"):
+        failures.append("a Traceback in the operator's log " + str(operator.log))
+    return failures
+
+
+def kill_bench(
+    kubeconfig: Path, operator: OperatorProcess, kubectl: Callable[..., str], count: int, spread: int = 50
+) -> list[str]:
+    """kill -9 halfway through a burst of `count`; while dead: edits, deletions, additions; then converge."""
+    api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    spaces = [f"kill-{i}" for i in range(spread)]
+    kubectl("apply", "-f", "-", stdin="".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n"
+                                               for n in spaces))  # fmt: skip
+    per = count // spread
+    burst = [Outcome("ModelDeployment", ns, m["metadata"]["name"], "burst", m["spec"])
+             for ns in spaces for m in (burst_manifest(ns, i, 3) for i in range(per))]  # fmt: skip
+    started_reconciles = operator.metric("modelcatalog_reconciles_total")
+    started = time.monotonic()
+    asyncio.run(apply_all(kubeconfig, burst))
+    while operator.metric("modelcatalog_reconciles_total") < started_reconciles + len(burst) // 2:
+        time.sleep(0.05)
+    operator.kill()
+    killed_at = time.monotonic() - started
+    done = len(kubectl("get", "deployments", "-A", "-l", "modelcatalog.io/owner-kind=ModelDeployment", "-o", "name")
+               .split())  # fmt: skip
+    edited = [o for o in burst if o.name == f"md-{per - 1}"]  # one per namespace: instanceCount 0 -> 1
+    for outcome in edited:
+        outcome.spec = outcome.spec | {"instanceCount": 1}
+    deleted = [o for o in burst if o.name == "md-0"]  # one of a shared endpoint's pair, per namespace
+    added = [Outcome("ModelDeployment", ns, "md-late", "burst", burst_manifest(ns, 99, 0)["spec"]) for ns in spaces]
+    asyncio.run(apply_all(kubeconfig, edited + added))
+    for outcome in deleted:
+        kubectl("delete", "modeldeployment", outcome.name, "-n", outcome.namespace, "--wait=false")
+    print(f"  killed {killed_at:.1f} s into the burst, {done} of {len(burst)} Deployments applied;"
+          f" while dead: {len(edited)} edits, {len(deleted)} deletions, {len(added)} new")  # fmt: skip
+    started = time.monotonic()
+    operator.start()
+    survivors = [o for o in burst if o not in deleted] + added
+    unsettled = asyncio.run(settle_all(kubeconfig, survivors, seconds=900))
+    seconds = time.monotonic() - started
+    deadline, problems = time.monotonic() + 120, ["not checked"]
+    while problems and time.monotonic() < deadline:
+        problems = [p for ns in spaces for p in convergence_problems(api, ns, {"md-" + str(per - 1): 1})]
+        time.sleep(1)
+    print(f"  after restart: every object's status current in {seconds:.1f} s; children checked"
+          f" {time.monotonic() - started:.1f} s after start: {len(problems)} problems")  # fmt: skip
+    failures = [f"no status: {o.namespace}/{o.name}" for o in unsettled] + problems
+    if "Traceback" in operator.log.read_text(errors="replace"):
+        failures.append("a Traceback in the operator's log " + str(operator.log))
+    return failures
+
+
+# An API server restart: kwokctl's binary runtime starts each component once and does not restart it, so
+# the API server is killed and started again with the command line, environment and folder it had.
+
+
+def restart_apiserver(cluster_dir: Path, down_seconds: float = 3.0) -> None:
+    """kill -9 the local cluster's kube-apiserver, and start it again the way kwokctl did `down_seconds` later."""
+    pidfile = cluster_dir / "pids" / "kube-apiserver.pid"
+    pid = int(pidfile.read_text().strip())
+    proc = Path(f"/proc/{pid}")
+    command = proc.joinpath("cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    env = dict(item.split(b"=", 1) for item in proc.joinpath("environ").read_bytes().split(b"\0") if b"=" in item)
+    cwd = proc.joinpath("cwd").resolve()
+    os.kill(pid, signal.SIGKILL)
+    while proc.exists() and "Z" not in proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[:1]:
+        time.sleep(0.05)
+    time.sleep(down_seconds)
+    with (cluster_dir / "logs" / "kube-apiserver.log").open("ab") as log:
+        started = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    pidfile.write_text(str(started.pid))  # kwokctl delete stops it by this file

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +18,9 @@ from bench.faults import (
     convergence_problems,
     corpus,
     manifests,
+    metrics_text,
     other_retries,
+    restart_apiserver,
     settle_all,
 )
 
@@ -28,11 +30,6 @@ from modelcatalog.localcluster.launcher import OperatorProcess
 from tests.integration.kube import Kube, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-def metrics(operator: OperatorProcess) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as response:
-        return str(response.read().decode())
 
 
 @pytest.fixture
@@ -52,7 +49,7 @@ def test_fuzzed_specs_are_refused_naming_a_field_or_end_with_a_phase_never_a_cra
     outcomes = manifests("ModelDeployment", lambda i: namespace, corpus(ModelDeploymentSpec, 24))
     outcomes += manifests("WorkspaceNetwork", lambda i: network_namespaces[i % 4], corpus(WorkspaceNetworkSpec, 16))
     log_start = operator.log.stat().st_size
-    before = metrics(operator)
+    before = metrics_text(operator)
     asyncio.run(apply_all(kube.kubeconfig, outcomes))
     unsettled = asyncio.run(settle_all(kube.kubeconfig, outcomes, seconds=60))
     assert not unsettled, "\n".join(f"{o.kind} {o.name} ({o.made}) {o.spec}: {o.problem()}" for o in unsettled)
@@ -63,7 +60,7 @@ def test_fuzzed_specs_are_refused_naming_a_field_or_end_with_a_phase_never_a_cra
     print(f"\nfuzz: {refused} refused at apply, {accepted} accepted: {dict(phases)}")
     assert refused and accepted, f"the corpus should hold both ({refused} refused, {accepted} accepted)"
     time.sleep(1)  # any retry of a failed reconcile is counted by now
-    after = metrics(operator)
+    after = metrics_text(operator)
     assert other_retries(after) == other_retries(before), "a reconcile failed with something other than an API error"
     log = operator.log.read_bytes()[log_start:].decode(errors="replace")
     assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:6000]
@@ -102,3 +99,25 @@ def test_kill_9_in_the_middle_of_a_burst_converges_without_duplicates_orphans_or
         time.sleep(0.5)
     assert not problems, problems
     assert "Traceback" not in operator.log.read_text(errors="replace")
+
+
+def test_the_watch_caches_survive_an_api_server_restart(kube: Kube, namespace: str, operator: OperatorProcess) -> None:
+    if os.environ.get("MODELCATALOG_TEST_KUBECONFIG"):
+        pytest.skip("restarts the local cluster's API server process")
+    before = Outcome("ModelDeployment", namespace, "before", "restart", burst_manifest(namespace, 0, 0)["spec"])
+    asyncio.run(apply_all(kube.kubeconfig, [before]))
+    assert not asyncio.run(settle_all(kube.kubeconfig, [before], seconds=30))
+    cluster_dir = kube.kubeconfig.parent / "kwok" / "clusters" / kube.kubeconfig.stem
+    log_start = operator.log.stat().st_size
+    restart_apiserver(cluster_dir, down_seconds=5)
+    wait_for(lambda: kube.kubectl("get", "--raw", "/readyz", check=False).stdout.strip() == "ok", 60, "API server")
+    # Both need the caches: a new object, and an edit of one the operator saw before the restart.
+    after = Outcome("ModelDeployment", namespace, "after", "restart", burst_manifest(namespace, 0, 0)["spec"])
+    before.spec = before.spec | {"requestSettings": {"requestTimeoutSeconds": 30}}
+    asyncio.run(apply_all(kube.kubeconfig, [before, after]))
+    assert not asyncio.run(settle_all(kube.kubeconfig, [before, after], seconds=60))
+    assert operator.process is not None and operator.process.poll() is None, "the operator exited"
+    assert "relisting" in operator.log.read_bytes()[log_start:].decode(errors="replace"), "the watches saw no error"
+    kube.kubectl("delete", "deployment", "after", "-n", namespace)  # drift after the restart is seen too
+    wait_for(lambda: kube.kubectl("get", "deployment", "after", "-n", namespace, check=False).returncode == 0, 30,
+             "the Deployment to be recreated")  # fmt: skip
