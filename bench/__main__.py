@@ -279,13 +279,20 @@ def poll(probe: Callable[[], bool], timeout: float, interval: float = 0.02) -> N
 
 
 def faults(fuzz_count: int, burst_count: int) -> None:
-    from bench.faults import fuzz_bench, kill_bench  # hypothesis is a dev dependency: only this bench needs it
+    from bench.faults import (  # hypothesis is a dev dependency: only this bench needs it
+        apiserver_bench,
+        fuzz_bench,
+        kill_bench,
+    )
 
     with testbed("bench-faults") as (cluster, operator, _):
         print(f"faults: {fuzz_count} fuzzed specs")
         failures = fuzz_bench(cluster.kubeconfig, operator, cluster.kubectl, fuzz_count)
         print(f"faults: kill -9 in the middle of a burst of {burst_count} ModelDeployments")
         failures += kill_bench(cluster.kubeconfig, operator, cluster.kubectl, burst_count)
+        print(f"faults: kube-apiserver restarted in the middle of a burst of {burst_count // 2}")
+        half = burst_count // 2
+        failures += apiserver_bench(cluster.kubeconfig, cluster.cluster_dir, operator, cluster.kubectl, half)
     for failure in failures[:50]:
         print(f"  FAILED: {failure}")
     print(f"faults: {len(failures)} failures")

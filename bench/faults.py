@@ -44,13 +44,17 @@ MODELS = ["meta-llama-3-8b-instruct", "meta-llama-3-70b-instruct", "phi-3-mini-4
 INSTANCE_TYPES = ["standard-nc24ads-a100-v4", "standard-nd96isr-h100-v5", "standard-nc4as-t4-v3", "standard-d4s-v5"]
 
 
+def _mostly(known: list[str]) -> st.SearchStrategy[str]:
+    """One of `known` 4 times in 5, else a made-up name (a branch repeated in one_of was not weighted by it)."""
+    made_up = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
+    return st.integers(0, 4).flatmap(lambda n: made_up if n == 0 else st.sampled_from(known))
+
+
 def _hints() -> dict[str, st.SearchStrategy[Json]]:
     """Fields whose valid values are drawn mostly from what the cluster knows, not from the whole schema."""
     return {
-        "model": st.one_of(*[st.sampled_from(MODELS)] * 3, st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)),
-        "instanceType": st.one_of(
-            *[st.sampled_from(INSTANCE_TYPES)] * 3, st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
-        ),
+        "model": _mostly(MODELS),
+        "instanceType": _mostly(INSTANCE_TYPES),
         # No replicas for most, so that pods do not pile up on the test cluster's few GPU nodes.
         "instanceCount": st.sampled_from([0] * 9 + [1]),
         "trafficPercent": st.sampled_from([100, 100, 0, 50]),
@@ -448,3 +452,31 @@ def restart_apiserver(cluster_dir: Path, down_seconds: float = 3.0) -> None:
             command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     pidfile.write_text(str(started.pid))  # kwokctl delete stops it by this file
+
+
+def apiserver_bench(
+    kubeconfig: Path, cluster_dir: Path, operator: OperatorProcess, kubectl: Callable[..., str], count: int
+) -> list[str]:
+    """The API server killed and restarted (5 s down) a quarter into a burst of `count`; all must converge."""
+    api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    spaces = [f"apiserver-{i}" for i in range(10)]
+    kubectl("apply", "-f", "-", stdin="".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n"
+                                               for n in spaces))  # fmt: skip
+    burst = [Outcome("ModelDeployment", ns, m["metadata"]["name"], "burst", m["spec"])
+             for ns in spaces for m in (burst_manifest(ns, i, 3) for i in range(count // 10))]  # fmt: skip
+    before = operator.metric("modelcatalog_reconciles_total")
+    started = time.monotonic()
+    asyncio.run(apply_all(kubeconfig, burst))
+    while operator.metric("modelcatalog_reconciles_total") < before + len(burst) // 4:
+        time.sleep(0.05)
+    at = time.monotonic() - started
+    restart_apiserver(cluster_dir, down_seconds=5)
+    while kubectl("get", "--raw", "/readyz", check=False).strip() != "ok":
+        time.sleep(0.2)
+    unsettled = asyncio.run(settle_all(kubeconfig, burst, seconds=900))
+    seconds = time.monotonic() - started
+    problems = [p for ns in spaces for p in convergence_problems(api, ns, {})]
+    alive = operator.process is not None and operator.process.poll() is None
+    print(f"  API server killed {at:.1f} s into a burst of {len(burst)}, back 5 s later; every status current"
+          f" {seconds:.1f} s after the burst began; {len(problems)} problems; operator alive: {alive}")  # fmt: skip
+    return [f"no status: {o.namespace}/{o.name}" for o in unsettled] + problems + ([] if alive else ["operator died"])
