@@ -1,4 +1,6 @@
-"""`python -m bench [latency|burst|network|router|all]`: figures for docs/performance.md (burst ends with a restart).
+"""`python -m bench [latency|burst|network|router|faults|all]`: figures for docs/performance.md.
+
+burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
 
 Every benchmark runs the real operator as its own process against a fresh local control plane.
 ModelDeployments are created with instanceCount 0, so what is measured is the operator (children
@@ -276,13 +278,38 @@ def poll(probe: Callable[[], bool], timeout: float, interval: float = 0.02) -> N
         time.sleep(interval)
 
 
+def faults(fuzz_count: int, burst_count: int) -> None:
+    from bench.faults import (  # hypothesis is a dev dependency: only this bench needs it
+        apiserver_bench,
+        fuzz_bench,
+        kill_bench,
+    )
+
+    with testbed("bench-faults") as (cluster, operator, _):
+        print(f"faults: {fuzz_count} fuzzed specs")
+        failures = fuzz_bench(cluster.kubeconfig, operator, cluster.kubectl, fuzz_count)
+        print(f"faults: kill -9 in the middle of a burst of {burst_count} ModelDeployments")
+        failures += kill_bench(cluster.kubeconfig, operator, cluster.kubectl, burst_count)
+        print(f"faults: kube-apiserver restarted in the middle of a burst of {burst_count // 2}")
+        half = burst_count // 2
+        failures += apiserver_bench(cluster.kubeconfig, cluster.cluster_dir, operator, cluster.kubectl, half)
+    for failure in failures[:50]:
+        print(f"  FAILED: {failure}")
+    print(f"faults: {len(failures)} failures")
+    if failures:
+        raise SystemExit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router"])
+    parser.add_argument(
+        "which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router", "faults"]
+    )
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--peer", metavar="REF", help="burst: also run the operator of this commit, first")
+    parser.add_argument("--fuzz-count", type=int, default=1000, help="faults: fuzzed specs applied")
     parser.add_argument("--router-count", type=int, default=500, help="router: requests at concurrency 1 (2x at 20)")
     parser.add_argument("--no-litellm", action="store_true", help="router: skip the LiteLLM proxy")
     parser.add_argument("--profile", action="store_true", help="router: py-spy profile of the router at 20")
@@ -298,6 +325,8 @@ def main() -> None:
         network([1, 200])
     if args.which in ("all", "router"):
         router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
+    if args.which in ("all", "faults"):
+        faults(args.fuzz_count, args.burst_count)
 
 
 if __name__ == "__main__":
