@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def install_chart(cluster: LocalCluster) -> None:
-    """The chart with its defaults and the test bed's few values (localcluster/manifests/testbed-values.yaml);
+    """The chart with its defaults and the test bed's few values (localcluster/testbed-values.yaml);
     the image is the project's, which the pod runner runs (docs/development.md)."""
     helm = [
         cluster.tool("helm"), "--kubeconfig", str(cluster.kubeconfig), "install", RELEASE,

@@ -16,12 +16,12 @@ import yaml
 
 from modelcatalog.localcluster.cluster import REPO_ROOT as REPO
 
-# The test bed's platform settings, the same the demo gives the chart (manifests/testbed-values.yaml): two
+# The test bed's platform settings, the same the demo gives the chart (testbed-values.yaml): two
 # open-weight models on the platform's own serverless pool (the catalog's serverless offers of them are
 # retired): Phi-3-mini (first party, fits the one T4 node) and Mistral-7B-Instruct (third party: terms
 # required). The tests' operator also allows LoadBalancer routers for public workspaces (nothing provisions
 # one here: the Service keeps its ClusterIP, which the pod runner forwards).
-TESTBED_VALUES = Path(__file__).resolve().parent / "manifests" / "testbed-values.yaml"
+TESTBED_VALUES = Path(__file__).resolve().parent / "testbed-values.yaml"
 TEST_BED_SETTINGS = {
     f"MODELCATALOG_{key}": str(value) for key, value in yaml.safe_load(TESTBED_VALUES.read_text())["settings"].items()
 } | {"MODELCATALOG_ROUTER_LOAD_BALANCER": "true"}
