@@ -71,9 +71,6 @@ class WatchCache:
     def by(self, index: str, key: Hashable) -> list[Obj]:
         return list(self._indexes[index].get(key, {}).values())
 
-    def keys(self, index: str) -> list[Hashable]:
-        return [key for key, found in self._indexes[index].items() if found]
-
     def all(self) -> list[Obj]:
         return list(self._objects.values())
 
