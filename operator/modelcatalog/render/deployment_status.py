@@ -129,12 +129,11 @@ def deployment_status(
 ) -> ModelDeploymentStatus:
     """The whole status a user sees: phase, conditions, replicas, and where to call."""
     phase, conditions = summarize([problem] if problem else [], traffic_problem, observed)
-    live = (observed.deployment or {}).get("status") or {}
     return ModelDeploymentStatus(
         phase=phase,
         conditions=conditions,
-        replicas=int(live.get("replicas") or 0),
-        ready_replicas=int(live.get("readyReplicas") or 0),
+        replicas=int(((observed.deployment or {}).get("status") or {}).get("replicas") or 0),
+        ready_replicas=_ready_replicas(observed.deployment),
         selector=selector,
         endpoint=endpoint,
     )
