@@ -117,11 +117,14 @@ def requeue_all(memo: kopf.Memo) -> None:
 
 async def served(client: KubeClient, resources: tuple[ResourceInfo, ...]) -> list[ResourceInfo]:
     """The resources the API server serves (an optional CRD such as Cilium's may be absent)."""
+    served_by: dict[str, set[str]] = {}  # one discovery request per API group version
     found = []
     for info in resources:
-        path = "/api/v1" if info.api_version == "v1" else f"/apis/{info.api_version}"
-        listing = await client.get_path(path)
-        if any(r.get("name") == info.plural for r in (listing or {}).get("resources", [])):
+        if info.api_version not in served_by:
+            path = "/api/v1" if info.api_version == "v1" else f"/apis/{info.api_version}"
+            listing = await client.get_path(path)
+            served_by[info.api_version] = {r.get("name") for r in (listing or {}).get("resources", [])}
+        if info.plural in served_by[info.api_version]:
             found.append(info)
     return found
 
