@@ -20,6 +20,8 @@ from tests.integration.conftest import LOG_DIR
 from tests.integration.kube import Kube, wait_for
 
 LLAMA = "meta-llama-3-8b-instruct"
+THIRD_PARTY_ON_POOL = "mistralai-mistral-7b-instruct-v01"  # on the test bed's pool, terms required
+OTHER_REGIONS = "cohere-embed-v3-english"  # offered serverless in cloud regions, not the test bed's "local"
 A100_1X = "standard-nc24ads-a100-v4"
 T4_1X = "standard-nc4as-t4-v3"  # 16 GiB: too small for LLAMA (18 GiB)
 TODAY = date.today()
@@ -131,18 +133,11 @@ def test_a_deprecated_model_keeps_its_existing_deployments_updatable_with_a_warn
     assert ok and "Warning: CatalogModel policy-deprecated is deprecated" in err and LLAMA in err, err
 
 
-def test_serverless_endpoints_need_the_offer_and_accepted_terms(
+def test_serverless_endpoints_need_the_offer_the_region_and_accepted_terms(
     installed: Kube, webhook: OperatorProcess, namespace: str
 ) -> None:
     kube = installed
-    models = kube.get_json("catalogmodels")["items"]
-    offered = next(
-        m["metadata"]["name"]
-        for m in models
-        if (m["spec"]["deploymentOptions"].get("serverless") or {}).get("termsRequired", True)
-        and m["spec"]["deploymentOptions"].get("serverless")
-        and (m.get("status") or {}).get("serverlessStage") == "GenerallyAvailable"
-    )
+    offered = THIRD_PARTY_ON_POOL  # the test bed's region is "local": only the platform's pool offers it
     endpoint = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ServerlessEndpoint",
                 "metadata": {"name": "api", "namespace": namespace}, "spec": {"model": offered}}  # fmt: skip
     ok, err = apply(kube, endpoint)
@@ -152,6 +147,9 @@ def test_serverless_endpoints_need_the_offer_and_accepted_terms(
     ended = endpoint | {"metadata": {"name": "ended", "namespace": namespace}, "spec": {"model": LLAMA}}
     ok, err = apply(kube, ended)  # its serverless offer retired on 2025-06-30
     assert not ok and f"spec.model: the serverless offer of CatalogModel {LLAMA} is retired" in err, err
+    elsewhere = endpoint | {"metadata": {"name": "elsewhere", "namespace": namespace}, "spec": {"model": OTHER_REGIONS}}
+    ok, err = apply(kube, elsewhere)
+    assert not ok and "spec.model: " in err and "not in this cluster's region local" in err, err
 
 
 def test_private_workspaces_expose_nothing_whatever_the_operator(

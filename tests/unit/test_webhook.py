@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from modelcatalog.api.catalog import CatalogModelSpec
+from modelcatalog.settings import Settings
 from modelcatalog.webhook import certs
 from modelcatalog.webhook.review import CREATE, UPDATE, Catalog, response, review_deployment, review_serverless
 from tests.unit.builders import instance_type, model_spec
 
 TODAY = date(2026, 6, 1)
+# A cluster in one of the test offers' regions, with a provider for models without open weights.
+EASTUS = Settings(region="eastus", serverless_upstream_url="https://provider.test")
 LLAMA = "meta-llama-3-8b-instruct"
 TYPES = {"big": instance_type(memory_gib=80), "small": instance_type(memory_gib=16), "cpu": instance_type(gpu=None)}
 
@@ -109,22 +113,34 @@ def offer(**serverless_option: Any) -> CatalogModelSpec:
     return model_spec(deploymentOptions={"serverless": {"regions": ["eastus", "westus"]} | serverless_option})
 
 
-def test_serverless_needs_accepted_terms_and_an_offered_region() -> None:
-    cat = catalog(mistral=offer())
-    assert review_serverless(CREATE, serverless(), None, cat).message == (
-        "spec.acceptTerms: CatalogModel mistral (Meta) needs its terms and pricing accepted: set spec.acceptTerms: true"
+def test_serverless_needs_accepted_terms_and_the_clusters_region() -> None:
+    eastus = Catalog({"mistral": offer()}.get, TYPES, TODAY, settings=EASTUS)
+    assert review_serverless(CREATE, serverless(), None, eastus).message == (
+        "spec.acceptTerms: CatalogModel mistral is a third-party model (Meta): set spec.acceptTerms: true to accept"
+        " the publisher's terms and prices"
     )
-    refused = review_serverless(CREATE, serverless(acceptTerms=True, region="northpole"), None, cat)
+    assert review_serverless(CREATE, serverless(acceptTerms=True), None, eastus).allowed
+    elsewhere = Catalog({"mistral": offer()}.get, TYPES, TODAY, settings=replace(EASTUS, region="northpole"))
+    refused = review_serverless(CREATE, serverless(acceptTerms=True), None, elsewhere)
     assert refused.reason == "RegionNotOffered" and "eastus, westus" in refused.message
-    assert review_serverless(CREATE, serverless(acceptTerms=True, region="eastus"), None, cat).allowed
-    assert review_serverless(CREATE, serverless(acceptTerms=True), None, cat).allowed
 
 
 def test_serverless_refuses_a_model_without_the_offer_or_with_a_retired_offer() -> None:
     assert review_serverless(CREATE, serverless(model=LLAMA), None, catalog()).reason == "NotOfferedServerless"
+    assert review_serverless(CREATE, serverless(model="nope"), None, catalog()).reason == "ModelNotFound"
     ended = offer(lifecycle={"stage": "Retired", "retirementDate": "2026-02-01"})
     verdict = review_serverless(CREATE, serverless(acceptTerms=True), None, catalog(mistral=ended))
-    assert verdict.reason == "ModelRetired" and "2026-02-01" in verdict.message
+    assert verdict.reason == "OfferRetired" and "2026-02-01" in verdict.message
+
+
+def test_serverless_admits_no_new_endpoint_on_a_deprecated_offer_and_warns_on_existing_ones() -> None:
+    deprecated = offer(lifecycle={"stage": "Deprecated", "retirementDate": "2027-02-01"})
+    cat = Catalog({"mistral": deprecated}.get, TYPES, TODAY, settings=EASTUS)
+    created = review_serverless(CREATE, serverless(acceptTerms=True), None, cat)
+    assert created.reason == "ModelDeprecated" and "no new endpoints" in created.message
+    before = serverless(acceptTerms=False)
+    updated = review_serverless(UPDATE, serverless(acceptTerms=True), before, cat)
+    assert updated.allowed and "deprecated" in updated.warnings[0]
 
 
 def test_the_admission_review_answer_carries_status_and_warnings() -> None:
@@ -145,8 +161,6 @@ def test_the_serving_certificate_is_reused_while_it_covers_the_hosts_and_is_not_
 
 
 def test_a_model_the_platform_offers_on_its_pool_is_judged_as_the_reconcile_judges_it() -> None:
-    from modelcatalog.settings import Settings
-
     retired = {"lifecycle": {"stage": "Retired", "retirementDate": "2025-08-30"}}
     ended = model_spec(deploymentOptions={"managedCompute": {"runtime": "vllm"}, "serverless": retired})
     pool = Settings(serverless_pool_models=("mistral",))
@@ -154,4 +168,4 @@ def test_a_model_the_platform_offers_on_its_pool_is_judged_as_the_reconcile_judg
     verdict = review_serverless(CREATE, serverless(acceptTerms=True), None, cat)
     assert verdict.allowed, "the platform's pool replaces the retired offer"
     without_pool = Catalog({LLAMA: model_spec(), "mistral": ended}.get, TYPES, TODAY, settings=Settings())
-    assert review_serverless(CREATE, serverless(acceptTerms=True), None, without_pool).reason == "ModelRetired"
+    assert review_serverless(CREATE, serverless(acceptTerms=True), None, without_pool).reason == "OfferRetired"

@@ -141,7 +141,10 @@ def resolve(
 ) -> Offer | Refusal:
     """The offer the endpoint gets, or the first refusal, each naming its fix."""
     if model is None:
-        return Refusal("ModelNotFound", f"CatalogModel {model_name} does not exist: name a model of the catalog")
+        return Refusal(
+            "ModelNotFound",
+            f"CatalogModel {model_name} does not exist: name a model of the catalog (`kubectl get catalogmodels`)",
+        )
     if isinstance(model, Exception):
         return Refusal("InvalidModel", f"CatalogModel {model_name} is malformed: {model}")
     override = model_name in settings.serverless_pool_models
@@ -168,9 +171,10 @@ def resolve(
         own = catalog_option.lifecycle if catalog_option is not None else None
         replacement = (own.replacement if own is not None else None) or model.lifecycle.replacement
         move = f"move to {replacement}, or " if replacement else ""
+        described = lifecycle.describe_option(model, lifecycle.SERVERLESS, today)
         return Refusal(
             "OfferRetired",
-            f"the serverless offer of CatalogModel {model_name} is retired: {move}deploy it with a ModelDeployment",
+            f"the serverless offer of CatalogModel {model_name} is {described}: {move}deploy it with a ModelDeployment",
         )
     if option.regions and settings.region not in option.regions:
         return Refusal(

@@ -27,6 +27,7 @@ CREATE = "CREATE"
 UPDATE = "UPDATE"
 # Which field a reconcile verdict is about, so the message names it.
 FIELDS = {"ModelResolved": "spec.model", "InstanceTypeResolved": "spec.instanceType"}
+SERVERLESS_FIELDS = {"TermsNotAccepted": "spec.acceptTerms"}  # every other refusal is about spec.model
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Catalog:
     types: Mapping[str, InstanceTypeSpec | ValidationError]
     today: date
     require_pinned_revision: bool = False
-    settings: Settings | None = None  # the platform's pool offers (MODELCATALOG_SERVERLESS_POOL_MODELS), region
+    settings: Settings = field(default_factory=Settings)  # the platform's pool offers, its region
 
 
 def _spec_changed(obj: dict[str, Any], old: dict[str, Any] | None) -> bool:
@@ -159,49 +160,31 @@ def _weights(obj: dict[str, Any], spec: ModelDeploymentSpec, others: Mapping[str
 
 
 def review_serverless(operation: str, obj: dict[str, Any], old: dict[str, Any] | None, catalog: Catalog) -> Verdict:
+    """The reconcile's rule (render/serverless.py `resolve()`), plus what only admission can say: no new
+    endpoints on a deprecated offer, and a warning on a deprecated or legacy one."""
     if operation == UPDATE and not _spec_changed(obj, old):
         return ALLOW
-    raw = obj.get("spec") or {}
     try:
-        spec = ServerlessEndpointSpec.model_validate({k: v for k, v in raw.items() if k != "region"})
+        spec = ServerlessEndpointSpec.model_validate(obj.get("spec") or {})
     except ValidationError as error:
         return Verdict(False, describe(error), "InvalidSpec")
-    model = catalog.model(spec.model)
-    if model is None:
-        return Verdict.refuse("UnknownModel", "spec.model",
-                              f"CatalogModel {spec.model} does not exist: see `kubectl get catalogmodels`"
-                              " or `modelcatalog models list --deployment-option serverless`")  # fmt: skip
-    if isinstance(model, ValidationError):
-        return Verdict.refuse("InvalidModel", "spec.model", f"CatalogModel {spec.model}: {describe(model)}")
-    if catalog.settings is not None and spec.model in catalog.settings.serverless_pool_models:
-        return _platform_offer(spec, model, catalog.settings, catalog.today)
-    offer = model.deployment_options.serverless
-    if offer is None:
-        return Verdict.refuse("NotOfferedServerless", "spec.model",
-                              f"CatalogModel {spec.model} is not offered as a serverless API;"
-                              " deploy it with a ModelDeployment instead")  # fmt: skip
-    stage = lifecycle.option_stage(model, lifecycle.SERVERLESS, catalog.today)
-    described = lifecycle.describe_option(model, lifecycle.SERVERLESS, catalog.today)
-    if stage == LifecycleStage.RETIRED:
-        message = f"the serverless offer of CatalogModel {spec.model} is {described}{_successor(model)}"
-        return Verdict.refuse("ModelRetired", "spec.model", message)
+    found = serverless.resolve(spec.model, catalog.model(spec.model), spec, catalog.settings, catalog.today)
+    if isinstance(found, serverless.Refusal):
+        return Verdict.refuse(found.reason, SERVERLESS_FIELDS.get(found.reason, "spec.model"), found.message)
+    if spec.model in catalog.settings.serverless_pool_models:
+        return ALLOW  # the platform's own offer replaces the catalog's, and its lifecycle
+    return _offer_stage(operation, found.model_name, found.model, catalog.today)
+
+
+def _offer_stage(operation: str, name: str, model: CatalogModelSpec, today: date) -> Verdict:
+    stage = lifecycle.option_stage(model, lifecycle.SERVERLESS, today)
+    if stage not in (LifecycleStage.DEPRECATED, LifecycleStage.LEGACY):
+        return ALLOW
+    described = lifecycle.describe_option(model, lifecycle.SERVERLESS, today)
+    described = f"the serverless offer of CatalogModel {name} is {described}"
     if stage == LifecycleStage.DEPRECATED and operation == CREATE:
-        return Verdict.refuse("ModelDeprecated", "spec.model",
-                              f"the serverless offer of CatalogModel {spec.model} is {described}: no new endpoints"
-                              f"{_successor(model)}")  # fmt: skip
-    region = raw.get("region")
-    if isinstance(region, str) and offer.regions and region not in offer.regions:
-        return Verdict.refuse("RegionNotOffered", "spec.region",
-                              f"CatalogModel {spec.model} is offered in {', '.join(offer.regions)}, not {region}:"
-                              " choose one of those regions")  # fmt: skip
-    if offer.terms_required and not spec.accept_terms:
-        return Verdict.refuse("TermsNotAccepted", "spec.acceptTerms",
-                              f"CatalogModel {spec.model} ({model.publisher}) needs its terms and pricing accepted:"
-                              " set spec.acceptTerms: true")  # fmt: skip
-    warnings = []
-    if stage in (LifecycleStage.DEPRECATED, LifecycleStage.LEGACY):
-        warnings.append(f"the serverless offer of CatalogModel {spec.model} is {described}{_successor(model)}")
-    return Verdict(True, warnings=tuple(warnings))
+        return Verdict.refuse("ModelDeprecated", "spec.model", f"{described}: no new endpoints{_successor(model)}")
+    return Verdict(True, warnings=(f"{described}{_successor(model)}",))
 
 
 def response(uid: str, verdict: Verdict) -> dict[str, Any]:
@@ -212,13 +195,3 @@ def response(uid: str, verdict: Verdict) -> dict[str, Any]:
     if verdict.warnings:
         answer["warnings"] = list(verdict.warnings)
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer}
-
-
-def _platform_offer(spec: ServerlessEndpointSpec, model: CatalogModelSpec, settings: Settings, today: date) -> Verdict:
-    """A model the platform offers on its own pool: the reconcile's rule (render/serverless.py), not the catalog's
-    offer, which the platform's offer replaces."""
-    found = serverless.resolve(spec.model, model, spec, settings, today)
-    if isinstance(found, serverless.Refusal):
-        field = "spec.acceptTerms" if found.reason == "TermsNotAccepted" else "spec.model"
-        return Verdict.refuse(found.reason, field, found.message)
-    return ALLOW
