@@ -14,7 +14,7 @@ from modelcatalog.api.catalog import Lifecycle
 from modelcatalog.api.deployment import ModelDeploymentStatus
 from modelcatalog.catalog import lifecycle
 from modelcatalog.catalog.lifecycle import Notice
-from modelcatalog.controllers import deployment
+from modelcatalog.controllers import notices
 from tests.unit.builders import model_spec
 
 TODAY = date(2026, 6, 1)
@@ -97,8 +97,8 @@ async def test_one_event_per_threshold_not_per_reconcile_as_the_clock_moves(monk
     async def reconcile() -> ModelDeploymentStatus:
         today = clock.today()
         found = lifecycle.option_notice(model, lifecycle.MANAGED, today)
-        status = deployment.with_notice(ModelDeploymentStatus(), "llama", model, found, today)
-        await deployment.announce(memo, body, status, found)
+        status = notices.with_notice(ModelDeploymentStatus(), "CatalogModel llama", "next", found, today)
+        await notices.announce(memo, "ModelDeployment", body, status, found)
         body["status"] = status.to_wire()  # the status write, as the cache then holds it
         return status
 
@@ -107,7 +107,7 @@ async def test_one_event_per_threshold_not_per_reconcile_as_the_clock_moves(monk
         status = await reconcile()
         await reconcile()  # a second reconcile the same day announces nothing new
         if offset < 40:
-            [condition] = [c for c in status.conditions if c.type == deployment.NOTICE_CONDITION]
+            [condition] = [c for c in status.conditions if c.type == notices.CONDITION]
             assert condition.status == "True" and "move to next" in condition.message
     reasons = [e["reason"] for e in memo.client.events]
     assert reasons == ["RetirementWithin90Days", "RetirementWithin30Days", "RetirementWithin7Days"]

@@ -85,6 +85,19 @@ def test_a_retirement_date_that_has_passed_retires_the_offer_today() -> None:
     )
 
 
+def test_the_users_of_an_offer_are_warned_by_the_offers_dates_and_of_a_platform_pool_by_the_models() -> None:
+    retiring = {"stage": "GenerallyAvailable", "retirementDate": "2026-12-21", "replacement": "m2"}
+    offer = resolve(offered(lifecycle=retiring))
+    subject, replacement, notice = render.offer_notice(offer, Settings(), TODAY)
+    assert notice is not None and notice.reason == "RetirementWithin30Days" and replacement == "m2"
+    assert notice.message(subject, TODAY, replacement) == (
+        "the serverless offer of CatalogModel m retires in 20 days (2026-12-21); move to m2"
+    )
+    pool = Settings(serverless_pool_models=("m",))
+    on_pool = render.resolve("m", offered(lifecycle=retiring), endpoint(acceptTerms=True), pool, TODAY)
+    assert render.offer_notice(on_pool, pool, TODAY) == ("CatalogModel m", None, None)  # the model itself is GA
+
+
 def test_no_regions_listed_is_no_restriction_and_a_listed_region_is_accepted() -> None:
     assert isinstance(resolve(offered()), render.Offer)
     assert isinstance(resolve(offered(regions=["eastus"]), region="eastus"), render.Offer)

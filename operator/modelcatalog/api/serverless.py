@@ -78,4 +78,9 @@ class ServerlessEndpointStatus(Status):
     backend: Backend | None = Field(default=None, description="Where requests go.")
     pricing: PricingStatus | None = Field(default=None, description="Token prices per 1M tokens (or not set).")
     rate_limits: LimitsStatus | None = Field(default=None, description="The limits in force.")
+    lifecycle_notice: str | None = Field(
+        default=None,
+        description="The offer's last lifecycle warning announced with an Event (stage/date/threshold, e.g."
+        " Retired/2026-09-30/30d), so each threshold is announced once.",
+    )
     usage: Usage | None = Field(default=None, description="Metered usage.")

@@ -21,7 +21,7 @@ from modelcatalog.api.deployment import (
     ModelLifecycle,
 )
 from modelcatalog.catalog import lifecycle
-from modelcatalog.controllers import work
+from modelcatalog.controllers import notices, work
 from modelcatalog.controllers.cluster import (
     CHILDREN,
     DEPLOYMENTS,
@@ -189,44 +189,10 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     if isinstance(placement, Placement):
         status = with_lifecycle(status, spec.model, placement.model, today, retired)
         notice = lifecycle.option_notice(placement.model, lifecycle.MANAGED, today)
-    status = with_notice(status, spec.model, placement.model if isinstance(placement, Placement) else None, notice,
-                         today)  # fmt: skip
+        replacement = placement.model.lifecycle.replacement
+        status = notices.with_notice(status, f"CatalogModel {spec.model}", replacement, notice, today)
     await work.write_status(memo.client, INFO, body, status.model_copy(update={"key_rotation": rotation}))
-    await announce(memo, body, status, notice)
-
-
-NOTICE_CONDITION = "LifecycleWarning"
-
-
-def with_notice(
-    status: ModelDeploymentStatus,
-    model_name: str,
-    model: CatalogModelSpec | None,
-    notice: lifecycle.Notice | None,
-    today: date,
-) -> ModelDeploymentStatus:
-    """The lifecycle warning as a condition (present only while one is due) and the key announced."""
-    if model is None or notice is None:
-        return status
-    message = notice.message(f"CatalogModel {model_name}", today, model.lifecycle.replacement)
-    condition = Condition.of(NOTICE_CONDITION, True, notice.reason, message)
-    return status.model_copy(update={"conditions": [*status.conditions, condition], "lifecycle_notice": notice.key})
-
-
-async def announce(memo: kopf.Memo, body: Obj, status: ModelDeploymentStatus, notice: lifecycle.Notice | None) -> None:
-    """One Warning Event per notice (threshold), not per reconcile: the key is remembered in the status (and,
-    until the cache holds that write, in memory)."""
-    meta = body["metadata"]
-    key = (meta.get("namespace"), meta["name"])
-    announced: dict[tuple[str | None, str], str] = memo.setdefault("lifecycle_notices", {})
-    if notice is None:
-        announced.pop(key, None)
-        return
-    if notice.key in ((body.get("status") or {}).get("lifecycleNotice"), announced.get(key)):
-        return
-    announced[key] = notice.key
-    condition = next(c for c in status.conditions if c.type == NOTICE_CONDITION)
-    await memo.client.create(event_manifest(body, KIND, condition.reason, condition.message, True))
+    await notices.announce(memo, KIND, body, status, notice)
 
 
 def with_lifecycle(

@@ -18,7 +18,7 @@ from modelcatalog import API_VERSION, clock
 from modelcatalog.api.base import describe
 from modelcatalog.api.catalog import InstanceTypeSpec
 from modelcatalog.api.serverless import BackendKind, ServerlessEndpointSpec
-from modelcatalog.controllers import work
+from modelcatalog.controllers import notices, work
 from modelcatalog.controllers.cluster import (
     CHILDREN,
     INSTANCE_TYPES,
@@ -194,7 +194,11 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
         deployment = cluster.child(DEPLOYMENT, ns, POOL, offer.model_name)
         backend = render.pool_backend(offer.model_name, memo.settings, service)
         status = render.offer_status(name, offer, address, backend, render.pool_ready_replicas(deployment), problem)
+    today = clock.today()
+    subject, replacement, notice = render.offer_notice(offer, memo.settings, today)
+    status = notices.with_notice(status, subject, replacement, notice, today)
     await work.write_status(memo.client, INFO, body, status)
+    await notices.announce(memo, KIND, body, status, notice)
 
 
 async def set_finalizers(memo: kopf.Memo, body: Obj, wanted: list[str]) -> None:

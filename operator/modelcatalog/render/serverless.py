@@ -201,6 +201,18 @@ def resolve(
     return Offer(model_name, model, backend, party, option, limits_in_force(spec, priced, settings), pricing(priced))
 
 
+def offer_notice(offer: Offer, settings: Settings, today: date) -> tuple[str, str | None, lifecycle.Notice | None]:
+    """The lifecycle warning due for the offer's users (subject, replacement, notice): the platform's own pool
+    follows the model's dates, a catalog offer its own dates or the model's, whichever are nearer."""
+    model = offer.model
+    if offer.model_name in settings.serverless_pool_models:
+        return f"CatalogModel {offer.model_name}", model.lifecycle.replacement, lifecycle.notice(model.lifecycle, today)
+    own = offer.option.lifecycle
+    replacement = (own.replacement if own is not None else None) or model.lifecycle.replacement
+    subject = f"the serverless offer of CatalogModel {offer.model_name}"
+    return subject, replacement, lifecycle.option_notice(model, lifecycle.SERVERLESS, today)
+
+
 # The reference count.
 
 
