@@ -81,3 +81,13 @@ def test_no_import_cycle_in_the_package() -> None:
 
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_kind_controller_imports_another() -> None:
+    """Each kind's controller reaches another kind only through work.request and the ClusterView."""
+    graph = import_graph()
+    kinds = {
+        f"modelcatalog.controllers.{name}" for name in ("catalog", "deployment", "network", "router", "serverless")
+    }
+    assert kinds <= set(graph)
+    assert {kind: graph[kind] & kinds for kind in kinds if graph[kind] & kinds} == {}

@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 import pytest
 
+from modelcatalog.controllers.cluster import ClusterView
 from modelcatalog.controllers.router import inputs
 from modelcatalog.render.router import render
 from modelcatalog.settings import Settings
@@ -20,6 +21,8 @@ class Networks:
 
     def workspace_networks(self, namespace: str) -> list[dict[str, Any]]:
         return [] if self.spec is None else [{"metadata": {"name": "net"}, "spec": self.spec}]
+
+    network_in_force = ClusterView.network_in_force  # the real rule, over the networks above
 
 
 def service(network: dict[str, Any] | None, load_balancer: bool) -> dict[str, Any]:

@@ -243,12 +243,21 @@ class ClusterView:
         found = alive(self.networks.by("namespace", namespace))
         return sorted(found, key=lambda n: (n["metadata"].get("creationTimestamp", ""), n["metadata"]["name"]))
 
-    def public_access(self, namespace: str | None) -> Toggle:
-        """The public network access every endpoint of the namespace follows."""
+    def network_in_force(self, namespace: str | None) -> WorkspaceNetworkSpec:
+        """The namespace's WorkspaceNetwork in force; the defaults when there is none or it is malformed (its own
+        controller reports that)."""
         networks = self.workspace_networks(namespace)
         if not networks:
-            return WorkspaceNetworkSpec().public_network_access
+            return WorkspaceNetworkSpec()
         try:
-            return WorkspaceNetworkSpec.model_validate(networks[0].get("spec") or {}).public_network_access
+            return WorkspaceNetworkSpec.model_validate(networks[0].get("spec") or {})
         except ValidationError:
-            return WorkspaceNetworkSpec().public_network_access
+            return WorkspaceNetworkSpec()
+
+    def public_access(self, namespace: str | None) -> Toggle:
+        """The public network access every endpoint of the namespace follows."""
+        return self.network_in_force(namespace).public_network_access
+
+    def router_tls(self, namespace: str | None) -> bool:
+        """Whether the workspace's router serves HTTPS (endpoint URLs say so)."""
+        return self.network_in_force(namespace).tls_secret_name is not None

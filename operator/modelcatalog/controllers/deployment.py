@@ -52,6 +52,7 @@ from modelcatalog.render.deployment_status import (
 from modelcatalog.render.keys import SLOTS, InvalidKeys, Keys, RotationRequest
 from modelcatalog.render.network import KIND as NETWORK_KIND
 from modelcatalog.render.objects import Owner
+from modelcatalog.render.router import url as router_url
 
 KIND = render.KIND
 INFO = resource(API_VERSION, KIND)
@@ -334,13 +335,11 @@ def pool(cluster: ClusterView, selector: dict[str, str]) -> Pool:
 
 def endpoint_status(cluster: ClusterView, namespace: str, name: str, spec: ModelDeploymentSpec) -> EndpointStatus:
     """Callers reach the endpoint through the workspace router (the body's `model` names the endpoint)."""
-    from modelcatalog.controllers.router import tls_enabled
-    from modelcatalog.render.router import url
 
     endpoint = render.endpoint_of(name, spec)
     return EndpointStatus(
         name=endpoint,
-        url=url(namespace, tls_enabled(cluster, namespace)),
+        url=router_url(namespace, cluster.router_tls(namespace)),
         service=name,
         keys_secret=render.keys_secret_name(endpoint) if spec.auth_mode == AuthMode.KEY else None,
         network_access=cluster.public_access(namespace),

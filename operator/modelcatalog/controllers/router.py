@@ -15,10 +15,8 @@ Service).
 from __future__ import annotations
 
 import kopf
-from pydantic import ValidationError
 
 from modelcatalog.api.base import Toggle
-from modelcatalog.api.network import WorkspaceNetworkSpec
 from modelcatalog.controllers import work
 from modelcatalog.controllers.cluster import CHILDREN, DEPLOYMENTS, NETWORKS, SERVERLESS, ClusterView, on_change
 from modelcatalog.kube.cache import Obj
@@ -67,20 +65,8 @@ def _tls_secret(network: Obj | None) -> object:
     return ((network or {}).get("spec") or {}).get("tlsSecretName")
 
 
-def network_spec(cluster: ClusterView, namespace: str) -> WorkspaceNetworkSpec:
-    """The WorkspaceNetwork in force; the defaults when there is none or it is malformed (its own
-    controller reports that)."""
-    networks = cluster.workspace_networks(namespace)
-    if not networks:
-        return WorkspaceNetworkSpec()
-    try:
-        return WorkspaceNetworkSpec.model_validate(networks[0].get("spec") or {})
-    except ValidationError:
-        return WorkspaceNetworkSpec()
-
-
 def inputs(memo: kopf.Memo, namespace: str, namespace_uid: str | None) -> render.RouterInputs:
-    spec = network_spec(memo.cluster, namespace)
+    spec = memo.cluster.network_in_force(namespace)
     public = spec.public_network_access == Toggle.ENABLED and memo.settings.router_load_balancer
     return render.RouterInputs(
         namespace=namespace,
@@ -116,8 +102,3 @@ def has_endpoints(cluster: ClusterView, namespace: str) -> bool:
         b for b in cluster.serverless_by("namespace", namespace) if not b["metadata"].get("deletionTimestamp")
     ]
     return bool(cluster.deployments_by("namespace", namespace) or serverless)
-
-
-def tls_enabled(cluster: ClusterView, namespace: str) -> bool:
-    """Whether the workspace's router serves HTTPS (endpoint URLs say so)."""
-    return network_spec(cluster, namespace).tls_secret_name is not None

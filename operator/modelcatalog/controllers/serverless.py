@@ -36,6 +36,7 @@ from modelcatalog.labels import OWNER_KIND, OWNER_NAME
 from modelcatalog.render import serverless as render
 from modelcatalog.render.keys import InvalidKeys, Keys
 from modelcatalog.render.objects import Owner
+from modelcatalog.render.router import url as router_url
 
 KIND = render.KIND
 POOL = render.POOL_KIND
@@ -172,10 +173,8 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
         await apply_keys(memo, body)
     except (ChildConflict, ChildRefused, InvalidKeys) as error:
         problem = render.Refusal(type(error).__name__, str(error))
-    from modelcatalog.controllers.router import tls_enabled
-    from modelcatalog.render.router import url
 
-    address = url(namespace, tls_enabled(cluster, namespace))
+    address = router_url(namespace, cluster.router_tls(namespace))
     if offer.backend == BackendKind.UPSTREAM:
         backend = render.upstream_backend(offer.model_name, memo.settings)
         status = render.offer_status(name, offer, address, backend, None, problem)
