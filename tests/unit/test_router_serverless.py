@@ -169,6 +169,13 @@ async def test_a_serverless_endpoint_answers_through_the_gateway_which_meters_it
             assert status == 200 and entry["endpoint"] == "metered-chat" and entry["requests"] == 2
             assert entry["prompt_tokens"] == reply.usage.prompt_tokens + chunks[-1].usage.prompt_tokens
             assert (await bed.get("/v1/usage", "wrong"))[0] == 401
+            with pytest.raises(openai.RateLimitError) as limited:
+                await bed.client(KEY, **{"x-test-status": "429"}).chat.completions.create(
+                    model="metered-chat", messages=[]
+                )
+            # a limit's answer reaches the caller with the headers it acts on, through router and gateway
+            assert limited.value.response.headers["retry-after"] == "1"
+            assert limited.value.response.headers["x-ratelimit-remaining-requests"] == "0"
             with pytest.raises(openai.AuthenticationError):
                 await bed.client("wrong").chat.completions.create(model="metered-chat", messages=[])
 

@@ -13,7 +13,8 @@ instead of the real model servers. It answers like them, deterministically:
 
 Controls for tests, as request headers: `x-test-delay-ms` (wait before answering),
 `x-test-chunk-delay-ms` (wait between stream chunks), `x-test-status` (answer with this status and
-an OpenAI error), `x-test-hang` (never answer; the connection stays open until the client leaves).
+an OpenAI error; a 429 with `Retry-After` and `x-ratelimit-remaining-requests`), `x-test-hang` (never
+answer; the connection stays open until the client leaves).
 
 `python -m modelcatalog.localcluster.testserver --host H --port P`; vLLM's and TEI's own flags
 (`--model`, `--served-model-name`, `--model-id`, ...) are accepted, and only the model name is used.
@@ -113,7 +114,10 @@ class StandInServer:
         status = request.headers.get("x-test-status")
         if status:
             self.stats.count(request.path, 0, 0)
-            return error(int(status), f"forced status {status} (x-test-status)")
+            forced = error(int(status), f"forced status {status} (x-test-status)")
+            if forced.status == 429:  # as OpenAI's API answers it
+                forced.headers.update({"Retry-After": "1", "x-ratelimit-remaining-requests": "0"})
+            return forced
         return None
 
     async def request_body(self, request: web.Request) -> dict[str, Any] | web.Response:

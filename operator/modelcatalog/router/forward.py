@@ -32,6 +32,8 @@ NOT_FORWARDED = frozenset(
     )
 )  # fmt: skip
 MAX_PARTIAL_LINE = 1024 * 1024
+# Answer headers a caller acts on, relayed from the backend (the serverless gateway's or a provider's limits).
+RELAYED_PREFIXES = ("retry-after", "x-ratelimit-")
 
 
 class ConnectFailed(Exception):
@@ -40,6 +42,10 @@ class ConnectFailed(Exception):
 
 def forward_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+
+
+def relayed_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower().startswith(RELAYED_PREFIXES)}
 
 
 def with_served_model(body: bytes, payload: dict[str, Any], deployment: Deployment) -> bytes:
@@ -147,7 +153,8 @@ async def relay_whole(
         with contextlib.suppress(ValueError, AttributeError):
             count_usage(deployment.endpoint, json.loads(data).get("usage"))
     content_type = upstream.headers.get("Content-Type", "application/json")
-    return web.Response(status=upstream.status, body=data, headers={"Content-Type": content_type})
+    headers = relayed_headers(upstream.headers) | {"Content-Type": content_type}
+    return web.Response(status=upstream.status, body=data, headers=headers)
 
 
 async def relay_stream(
@@ -155,10 +162,8 @@ async def relay_stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         status=upstream.status,
-        headers={
-            "Content-Type": upstream.headers.get("Content-Type", "text/event-stream"),
-            "Cache-Control": "no-cache",
-        },
+        headers=relayed_headers(upstream.headers)
+        | {"Content-Type": upstream.headers.get("Content-Type", "text/event-stream"), "Cache-Control": "no-cache"},
     )
     await response.prepare(request)
     scanner = UsageScanner()
