@@ -313,4 +313,10 @@ def start(settings: RouterSettings) -> tuple[web.Application, asyncio.Task[None]
     state = GatewayState()
     upstream = UpstreamCredential(client, settings.namespace, settings.upstream_secret)
     gateway = Gateway(state, settings, GatewayAuth(KubeReviewer(client)), upstream)
-    return build_app(gateway), asyncio.create_task(watch_endpoints(client, state))
+    app = build_app(gateway)
+
+    async def close(_: web.Application) -> None:
+        await client.close()
+
+    app.on_cleanup.append(close)
+    return app, asyncio.create_task(watch_endpoints(client, state))
