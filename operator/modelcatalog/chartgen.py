@@ -45,6 +45,7 @@ def files() -> dict[str, str]:
             "operatorNamespace": rbac.namespace_rules(),
             "catalog": rbac.catalog_rules(),
             "routerTokenReview": rbac.router_tokenreview_rules(),
+            "serverlessGateway": rbac.gateway_rules(),
             "webhook": rbac.webhook_rules(),
         }
     )

@@ -19,6 +19,7 @@ MANAGER = "modelcatalog"
 MODEL_SERVER = "model-server"
 ROUTER = "router"
 MODEL_POOL = "model-pool"
+SERVERLESS_GATEWAY = "serverless-gateway"
 
 # Catalog labels, so `kubectl get catalogmodels -l ...` filters like the CLI does.
 COLLECTION = f"{GROUP}/collection"

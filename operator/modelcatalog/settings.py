@@ -192,6 +192,8 @@ class Settings:
     # serverless offer says (regions, offer lifecycle): the model's own lifecycle still applies.
     serverless_pool_models: tuple[str, ...] = ()
     serverless_pool_replicas: int = 1
+    # Replicas of the serverless gateway (metering, limits and upstream credentials; docs/architecture.md).
+    serverless_gateway_replicas: int = 2
     # Publishers whose models need no terms acceptance when the catalog has no serverless offer to say so.
     first_party_publishers: tuple[str, ...] = ("Microsoft",)
     # The upstream provider API that serves models without open weights, and its credential Secret
@@ -261,6 +263,9 @@ class Settings:
                 _number(env, "MODELCATALOG_SERVERLESS_POOL_REPLICAS", cls.serverless_pool_replicas, 1, 100)
             ),
             first_party_publishers=_list(env, "MODELCATALOG_FIRST_PARTY_PUBLISHERS", cls.first_party_publishers),
+            serverless_gateway_replicas=int(
+                _number(env, "MODELCATALOG_SERVERLESS_GATEWAY_REPLICAS", cls.serverless_gateway_replicas, 1, 100)
+            ),
             serverless_upstream_url=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_URL") or None,
             serverless_upstream_secret=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_SECRET") or None,
             serverless_requests_per_minute=int(

@@ -86,7 +86,7 @@ def adopt_existing_crds(kube: Kube) -> None:
     # The peering CRD, and the routers' ClusterRole that LocalCluster.install() applies (the session's setup).
     # The serverless namespace test_serverless.py creates (the chart's job on a real install).
     for kind, name in [("crd", "clusterkopfpeerings.kopf.dev"), ("clusterrole", "modelcatalog-router-tokenreview"),
-                       ("namespace", SERVERLESS_NS)]:  # fmt: skip
+                       ("clusterrole", "modelcatalog-serverless-gateway"), ("namespace", SERVERLESS_NS)]:  # fmt: skip
         if kube.kubectl("get", kind, name, check=False).returncode == 0:
             kube.kubectl("label", "--overwrite", kind, name, "app.kubernetes.io/managed-by=Helm")
             kube.kubectl("annotate", "--overwrite", kind, name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
@@ -137,7 +137,7 @@ def release(kube: Kube) -> Iterator[Kube]:
         yield kube
     finally:
         uninstall(kube, check=False)
-        if session_role:  # helm deleted the adopted ClusterRole; the session's routers in token mode need it
+        if session_role:  # helm deleted the adopted ClusterRoles; the session's routers and gateway need them
             kube.kubectl("apply", "--server-side", "-f", str(MANIFESTS))
 
 
@@ -194,6 +194,7 @@ def test_the_service_account_gets_what_the_operator_needs_and_nothing_more(relea
         ("watch", "pods"), ("list", "nodes"),
         ("create", "clusterkopfpeerings.kopf.dev"), ("create", "catalogmodels.modelcatalog.io"),
         ("bind", "clusterroles.rbac.authorization.k8s.io/modelcatalog-router-tokenreview"),
+        ("bind", "clusterroles.rbac.authorization.k8s.io/modelcatalog-serverless-gateway"),
         # Each workspace's router: a Role and RoleBinding, and a ClusterRoleBinding to the token-review role.
         # The API server's escalation check still limits what these can grant: what the operator holds,
         # and the one ClusterRole it may bind (cluster-admin is refused below).

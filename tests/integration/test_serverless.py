@@ -1,22 +1,32 @@
-"""ServerlessEndpoints for real: the operator runs one shared pool per model in the serverless namespace, the
-pod runner runs the pool's model server and each workspace's router as local processes, and the real
-`openai` client calls an endpoint through its workspace router. Traffic goes only to 127.0.0.0/8.
+"""ServerlessEndpoints for real: the operator runs one shared pool per model and the serverless gateway in the
+serverless namespace, the pod runner runs the pool's model server, the gateway and each workspace's router as local
+processes, and the real `openai` client calls an endpoint through its workspace router, which hands the request to
+the gateway with its ServiceAccount token. Traffic goes only to 127.0.0.0/8.
 
-The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (launcher.TEST_BED_SETTINGS).
+The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (launcher.TEST_BED_SETTINGS); for the
+upstream test it runs with a provider (the test server, checking a credential) on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import openai
 import pytest
 
+from modelcatalog.localcluster.launcher import OperatorProcess, free_port
 from modelcatalog.settings import Settings
+from tests.integration.conftest import LOG_DIR
 from tests.integration.kube import Kube, wait_for
+from tests.netpol import Cluster, find_cyclonus, live_pod, live_reachable
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -25,8 +35,10 @@ THIRD_PARTY = "mistralai-mistral-7b-instruct-v01"  # on the pool too, but terms 
 RETIRED_OFFER = "meta-llama-3-8b-instruct"  # its serverless offer is retired and it is not on the pool
 OTHER_REGIONS = "cohere-embed-v3-english"  # offered serverless in seven cloud regions, not "local"
 POOL_NAMESPACE = Settings().serverless_namespace
-ROUTER_PORT = 8080
+UPSTREAM_MODEL = "gpt-5-1"  # a serverless offer with no weights (the provider runs it) and no region list
+ROUTER_PORT = GATEWAY_PORT = 8080
 FINALIZER = "modelcatalog.io/model-pool"
+GATEWAY = "modelcatalog-serverless-gateway"
 
 
 def se(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
@@ -53,33 +65,47 @@ def exists(kube: Kube, namespace: str, name: str) -> bool:
     return bool(result.stdout.strip())
 
 
-def router_ip(kube: Kube, namespace: str) -> str:
-    def ready() -> list[str]:
-        pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=router")["items"]
-        return sorted(
-            p["status"]["podIP"]
+def ready_pods(kube: Kube, namespace: str, component: str) -> list[dict[str, Any]]:
+    pods = kube.get_json("pods", "-n", namespace, "-l", f"app.kubernetes.io/component={component}")["items"]
+    return sorted(
+        (
+            p
             for p in pods
             if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-        )
+        ),
+        key=lambda p: str(p["status"]["podIP"]),
+    )
 
-    return wait_for(ready, 90, f"a ready router in {namespace}")[0]
+
+def router_ip(kube: Kube, namespace: str) -> str:
+    pods = wait_for(lambda: ready_pods(kube, namespace, "router"), 90, f"a ready router in {namespace}")
+    return str(pods[0]["status"]["podIP"])
+
+
+def gateway_ip(kube: Kube) -> str:
+    pods = wait_for(lambda: ready_pods(kube, POOL_NAMESPACE, "serverless-gateway"), 90, "a ready gateway")
+    return str(pods[0]["status"]["podIP"])
 
 
 def key(kube: Kube, namespace: str, endpoint: str) -> str:
     return kube.secret_data(f"{endpoint}-keys", namespace)["primary"]
 
 
-def ask(kube: Kube, namespace: str, endpoint: str) -> openai.types.chat.ChatCompletion:
-    client = openai.OpenAI(
+def client(kube: Kube, namespace: str, endpoint: str) -> openai.OpenAI:
+    return openai.OpenAI(
         base_url=f"http://{router_ip(kube, namespace)}:{ROUTER_PORT}/v1",
         api_key=key(kube, namespace, endpoint),
         max_retries=0,
         timeout=30,
     )
 
+
+def ask(kube: Kube, namespace: str, endpoint: str) -> openai.types.chat.ChatCompletion:
+    caller = client(kube, namespace, endpoint)
+
     def answered() -> openai.types.chat.ChatCompletion | None:
         try:
-            return client.chat.completions.create(model=endpoint, messages=[{"role": "user", "content": "one two"}])
+            return caller.chat.completions.create(model=endpoint, messages=[{"role": "user", "content": "one two"}])
         except openai.APIError:
             return None  # the router may not have seen the endpoint's status yet
 
@@ -113,16 +139,26 @@ def test_two_workspaces_share_one_pool_which_goes_with_the_last_endpoint_and_not
     assert found["pricing"] == {"inputPer1MTokens": "not set", "outputPer1MTokens": "not set"}
     assert found["rateLimits"]["source"] == "platform"
     assert found["backend"]["kind"] == "Pool" and found["backend"]["address"].startswith("127.")
+    assert found["backend"]["gateway"].startswith("127.")  # the workspace router's target: the gateway's Service
     assert FINALIZER in kube.get_json("serverlessendpoint", "chat", "-n", namespace)["metadata"]["finalizers"]
+    gateway = kube.get_json("deployment", GATEWAY, "-n", POOL_NAMESPACE)
+    assert gateway["spec"]["replicas"] == 2 and gateway["spec"]["template"]["spec"]["serviceAccountName"] == GATEWAY
 
+    # client -> workspace router -> gateway -> pool, the answer and a stream unchanged on the way back
     reply = ask(kube, namespace, "chat")
     assert reply.choices[0].message.content and reply.usage is not None and reply.usage.completion_tokens > 0
+    stream = client(kube, namespace, "chat").chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "one two three"}], stream=True
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "three two one"
+    assert chunks[-1].usage is not None  # the gateway asked the pool for it, to meter the stream
     usage = httpx2.get(
         f"http://{router_ip(kube, namespace)}:{ROUTER_PORT}/v1/usage",
         headers={"Authorization": f"Bearer {key(kube, namespace, 'chat')}"},
         timeout=10,
     ).json()["data"]
-    assert [u["endpoint"] for u in usage] == ["chat"]
+    assert [u["endpoint"] for u in usage] == ["chat"] and usage[0]["requests"] >= 2  # the gateway's meter
 
     kube.apply(se(second_namespace, "assistant", model=POOL_MODEL))
     wait_for(lambda: status(kube, second_namespace, "assistant").get("phase") == "Ready", 120, "assistant Ready")
@@ -146,6 +182,46 @@ def test_two_workspaces_share_one_pool_which_goes_with_the_last_endpoint_and_not
         30,
         "the pool namespace's policy gone with the last pool",
     )
+
+
+def gateway_status(ip: str, token: str | None, endpoint: str = "chat") -> int:
+    """A call straight to a gateway pod, as a workspace router makes it (or something else in its place)."""
+    headers = {"x-modelcatalog-endpoint": endpoint} | ({"Authorization": f"Bearer {token}"} if token else {})
+    body = {"model": "chat", "messages": [{"role": "user", "content": "one"}]}
+    url = f"http://{ip}:{GATEWAY_PORT}/v1/chat/completions"
+    return httpx2.post(url, json=body, headers=headers, timeout=30).status_code
+
+
+@pytest.mark.usefixtures("pool_namespace")
+def test_the_gateway_admits_only_workspace_routers_and_the_pool_only_the_gateway(
+    installed: Kube, namespace: str
+) -> None:
+    kube = installed
+    kube.apply(se(namespace, "chat", model=POOL_MODEL))
+    wait_for(lambda: status(kube, namespace, "chat").get("phase") == "Ready", 120, "endpoint chat Ready")
+    ask(kube, namespace, "chat")
+    ip = gateway_ip(kube)
+    router_token = kube.kubectl("create", "token", "modelcatalog-router", "-n", namespace).stdout.strip()
+    other_token = kube.kubectl("create", "token", "default", "-n", namespace).stdout.strip()
+    assert gateway_status(ip, router_token) == 200  # what the workspace router does
+    assert gateway_status(ip, None) == 401
+    assert gateway_status(ip, "not-a-token") == 401
+    assert gateway_status(ip, other_token) == 403  # a valid token, but not a workspace router's
+    assert gateway_status(ip, router_token, "no-such-endpoint") == 404
+
+    if find_cyclonus() is None:
+        pytest.skip("cyclonus is not built (make tools): the NetworkPolicy half cannot be analysed")
+    live = Cluster(kubeconfig=kube.kubeconfig, kubectl=kube.kubectl_binary)
+    router = live_pod(live, namespace, ready_pods(kube, namespace, "router")[0]["metadata"]["name"])
+    gateway = live_pod(
+        live, POOL_NAMESPACE, ready_pods(kube, POOL_NAMESPACE, "serverless-gateway")[0]["metadata"]["name"]
+    )
+    pool = live_pod(live, POOL_NAMESPACE, ready_pods(kube, POOL_NAMESPACE, "model-pool")[0]["metadata"]["name"])
+    port = Settings().model_server_port
+    assert live_reachable(router, gateway, GATEWAY_PORT, cluster=live)
+    assert live_reachable(gateway, pool, port, cluster=live)
+    assert not live_reachable(router, pool, port, cluster=live)  # no way around the gateway's meter
+    kube.kubectl("delete", "serverlessendpoint", "chat", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 @pytest.mark.usefixtures("pool_namespace")
@@ -173,3 +249,74 @@ def test_refusals_are_conditions_that_name_the_fix(installed: Kube, namespace: s
     assert pools(kube) == [f"pool-{THIRD_PARTY}"]
     kube.kubectl("delete", "serverlessendpoints", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
     assert pools(kube) == []
+
+
+@pytest.fixture
+def provider(installed: Kube, pool_namespace: str, operator: OperatorProcess) -> Iterator[str]:
+    """The test server as the upstream provider on 127.0.0.1, checking a credential that the platform team put in a
+    Secret of the serverless namespace; the session's operator restarted with the provider configured (and back)."""
+    credential = f"provider-credential-{uuid.uuid4().hex}"
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modelcatalog.localcluster.testserver", "--host", "127.0.0.1", "--port", str(port)],
+        env=os.environ | {"MODELCATALOG_TESTSERVER_API_KEY": credential},
+    )
+    installed.kubectl("create", "secret", "generic", "upstream-provider", "-n", pool_namespace,
+                      f"--from-literal=apiKey={credential}")  # fmt: skip
+    upstream = {
+        "MODELCATALOG_SERVERLESS_UPSTREAM_URL": f"http://127.0.0.1:{port}",
+        "MODELCATALOG_SERVERLESS_UPSTREAM_SECRET": "upstream-provider",
+    }
+    operator.stop()
+    configured = OperatorProcess(installed.kubeconfig, UPSTREAM_LOGS, env=upstream)
+    try:
+        configured.start()
+        yield credential
+    finally:
+        configured.stop()
+        operator.start()
+        installed.kubectl("delete", "secret", "upstream-provider", "-n", pool_namespace, check=False)
+        server.terminate()
+        server.wait(timeout=10)
+
+
+UPSTREAM_LOGS = LOG_DIR / "upstream-operator"
+
+
+def test_an_upstream_endpoint_is_served_by_the_provider_with_a_credential_nobody_else_sees(
+    installed: Kube, namespace: str, provider: str
+) -> None:
+    kube = installed
+    kube.apply(se(namespace, "api-chat", model=UPSTREAM_MODEL))
+    wait_for(lambda: status(kube, namespace, "api-chat").get("phase") == "Ready", 120, "endpoint api-chat Ready")
+    # Every gateway replica has the provider's settings (the operator restarted with them).
+    kube.kubectl("rollout", "status", f"deployment/{GATEWAY}", "-n", POOL_NAMESPACE, "--timeout=120s")
+    found = status(kube, namespace, "api-chat")
+    assert found["backend"]["kind"] == "Upstream" and found["backend"]["credentialSecret"] == "upstream-provider"
+    assert (condition(kube, namespace, "api-chat") or {})["reason"] == "UpstreamReady"
+
+    reply = ask(kube, namespace, "api-chat")  # client -> workspace router -> gateway -> provider, with the credential
+    assert reply.choices[0].message.content == "two one" and reply.model == UPSTREAM_MODEL
+    stream = client(kube, namespace, "api-chat").chat.completions.create(
+        model="api-chat", messages=[{"role": "user", "content": "a b c"}], stream=True
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "c b a"
+    usage = httpx2.get(
+        f"http://{router_ip(kube, namespace)}:{ROUTER_PORT}/v1/usage",
+        headers={"Authorization": f"Bearer {key(kube, namespace, 'api-chat')}"},
+        timeout=10,
+    ).json()["data"]
+    assert usage[0]["endpoint"] == "api-chat" and usage[0]["requests"] >= 2  # metered as for a pool
+
+    # The credential is in its Secret and nowhere a workspace user or an operator's reader looks.
+    everything = [
+        json.dumps(kube.get_json("serverlessendpoints", "-A")),
+        json.dumps(kube.get_json("events", "-A")),
+        json.dumps(kube.get_json("deployments,pods", "-n", POOL_NAMESPACE)),
+        json.dumps(kube.get_json("all", "-n", namespace)),
+    ]
+    logs = [UPSTREAM_LOGS, *([kube.pods_dir] if kube.pods_dir else [])]
+    everything += [p.read_text(errors="replace") for d in logs for p in Path(d).rglob("*.log")]
+    assert not [text for text in everything if provider in text]
+    kube.kubectl("delete", "serverlessendpoint", "api-chat", "-n", namespace, "--wait=true", "--timeout=60s")

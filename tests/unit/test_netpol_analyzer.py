@@ -11,7 +11,10 @@ import pytest
 
 from modelcatalog import labels
 from modelcatalog.api.network import WorkspaceNetworkSpec
+from modelcatalog.render import gateway as render_gateway
+from modelcatalog.render import serverless as render_serverless
 from modelcatalog.render.network import NetworkSettings, render_network_policies
+from modelcatalog.settings import Settings
 from tests.netpol import Cluster, Connection, Peer, find_cyclonus, live_reachable, query_traffic, reachable
 
 NS = "team-a"
@@ -143,13 +146,13 @@ def test_egress_follows_the_outbound_mode(cyclonus: str) -> None:
     )
     internet = WorkspaceNetworkSpec.model_validate({"outbound": {"mode": "AllowInternetOutbound"}})
     dns = Peer.pod("kube-system", {"k8s-app": "kube-dns"}, "10.96.0.10")
-    pool = Peer.pod("modelcatalog-serverless", {labels.COMPONENT: labels.MODEL_POOL}, "10.244.5.2")
+    gateway = Peer.pod("modelcatalog-serverless", {labels.COMPONENT: labels.SERVERLESS_GATEWAY}, "10.244.5.2")
     connections = [
         Connection(MODEL_SERVER, Peer.external("198.51.100.9"), 443),
         Connection(MODEL_SERVER, Peer.external("203.0.113.50"), 443),
         Connection(MODEL_SERVER, Peer.external("169.254.169.254"), 80),
         Connection(MODEL_SERVER, dns, 53, "UDP"),
-        Connection(ROUTER, pool, SETTINGS.pool_port),
+        Connection(ROUTER, gateway, SETTINGS.gateway_port),
         Connection(ROUTER, MODEL_SERVER, MODEL_PORT),
         Connection(ROUTER, OTHER_NAMESPACE, 80),
     ]
@@ -162,6 +165,36 @@ def test_egress_follows_the_outbound_mode(cyclonus: str) -> None:
     ]  # fmt: skip
     assert verdicts(render_network_policies(NS, approved, SETTINGS, "net"), cyclonus, *connections) == [
         True, False, False, True, True, True, False,
+    ]  # fmt: skip
+
+
+def test_only_the_gateway_reaches_a_pool_and_only_workspace_routers_reach_the_gateway(cyclonus: str) -> None:
+    """The serverless namespace's policies with a workspace's default ones: a router (or anything that took over its
+    pod) cannot skip the gateway's metering and credentials by calling the pool itself."""
+    settings = Settings()
+    serverless = settings.serverless_namespace
+    gateway_pod = Peer.pod(serverless, render_gateway.gateway_labels(), "10.244.5.2")
+    pool_pod = Peer.pod(
+        serverless, render_serverless.pool_labels("phi") | render_serverless.pool_selector("phi"), "10.244.5.3"
+    )
+    policies = [
+        *render_network_policies(NS, None, SETTINGS),
+        render_serverless.pool_network_policy(settings),
+        render_gateway.ingress_policy(settings),
+    ]
+    gateway_port, pool_port = SETTINGS.gateway_port, settings.model_server_port
+    connections = [
+        Connection(ROUTER, gateway_pod, gateway_port),
+        Connection(gateway_pod, pool_pod, pool_port),
+        Connection(ROUTER, pool_pod, pool_port),
+        Connection(NEIGHBOUR, gateway_pod, gateway_port),
+        Connection(NEIGHBOUR, pool_pod, pool_port),
+        Connection(Peer.pod(NS, render_gateway.gateway_labels(), "10.244.1.9"), pool_pod, pool_port),  # a lookalike
+        Connection(Peer.pod(serverless, {"app": "debug"}, "10.244.5.4"), pool_pod, pool_port),
+        Connection(OUTSIDE, gateway_pod, gateway_port),
+    ]
+    assert query_traffic(policies, connections, NAMESPACES, cyclonus) == [
+        True, True, False, False, False, False, False, False,
     ]  # fmt: skip
 
 

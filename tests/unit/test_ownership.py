@@ -75,10 +75,10 @@ def test_rbac_has_no_wildcards_nor_privilege_verbs() -> None:
     for rule in operator_rules():
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
         assert not {"escalate", "impersonate"} & set(rule["verbs"])
-        if "bind" in rule["verbs"]:  # only the routers' token-review ClusterRole, by name
+        if "bind" in rule["verbs"]:  # only the routers' token-review and the gateway's ClusterRoles, by name
             assert rule == {
                 "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
-                "resourceNames": ["modelcatalog-router-tokenreview"],
+                "resourceNames": ["modelcatalog-router-tokenreview", "modelcatalog-serverless-gateway"],
             }  # fmt: skip
 
 

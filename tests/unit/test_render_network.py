@@ -287,14 +287,14 @@ DNS = {
     "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
 }
 SAME_NAMESPACE: dict[str, Any] = {"to": [{"podSelector": {}}]}
-POOL = {
+GATEWAY = {
     "to": [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "modelcatalog-serverless"}},
-            "podSelector": {"matchLabels": {labels.COMPONENT: labels.MODEL_POOL}},
+            "podSelector": {"matchLabels": {labels.COMPONENT: labels.SERVERLESS_GATEWAY}},
         }
     ],
-    "ports": [{"port": 8000, "protocol": "TCP"}],
+    "ports": [{"port": 8080, "protocol": "TCP"}],
 }
 
 
@@ -304,7 +304,7 @@ def test_outbound_disabled_is_open_to_every_pod_and_address_but_the_baseline() -
         assert egress_rules(network) == [
             DNS,
             SAME_NAMESPACE,
-            POOL,
+            GATEWAY,
             {"to": [{"namespaceSelector": {}}]},
             {
                 "to": [
@@ -369,11 +369,11 @@ def test_only_the_operators_routers_reach_the_api_server() -> None:
     assert ROUTER_EGRESS not in render(spec(), NetworkSettings())
 
 
-def test_allow_internet_outbound_allows_dns_the_workspace_the_pool_and_the_public_internet() -> None:
+def test_allow_internet_outbound_allows_dns_the_workspace_the_gateway_and_the_public_internet() -> None:
     assert egress_rules(spec(outbound={"mode": "AllowInternetOutbound"})) == [
         DNS,
         SAME_NAMESPACE,
-        POOL,
+        GATEWAY,
         {
             "to": [
                 {
@@ -404,11 +404,11 @@ def test_allow_internet_outbound_leaves_out_the_clusters_own_ranges() -> None:
     assert egress_allows_ip(network, "2001:db8:43::7", 443, settings=settings)
 
 
-def test_allow_only_approved_outbound_allows_dns_the_workspace_the_pool_and_the_cidr_rules() -> None:
+def test_allow_only_approved_outbound_allows_dns_the_workspace_the_gateway_and_the_cidr_rules() -> None:
     assert egress_rules(spec(**APPROVED)) == [
         DNS,
         SAME_NAMESPACE,
-        POOL,
+        GATEWAY,
         {"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}], "ports": [{"port": 443, "protocol": "TCP"}]},
         # No ports: every port, but only of the rule's protocol.
         {"to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}], "ports": [{"protocol": "UDP"}]},

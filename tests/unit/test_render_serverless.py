@@ -122,8 +122,14 @@ def test_a_model_without_open_weights_goes_upstream_when_the_platform_has_one() 
     api_only = model_spec(weights=None, deploymentOptions={"serverless": {"termsRequired": False}})
     offer = resolve(api_only, endpoint(), serverless_upstream_url="https://127.0.0.1:9/v1")
     assert isinstance(offer, render.Offer) and offer.backend == BackendKind.UPSTREAM
-    backend = render.upstream_backend("m", Settings(serverless_upstream_url="https://127.0.0.1:9/v1"))
-    assert backend.to_wire()["url"] == "https://127.0.0.1:9/v1"
+    settings = Settings(serverless_upstream_url="https://127.0.0.1:9", serverless_upstream_secret="provider")
+    backend = render.upstream_backend("m", settings, "127.3.0.4:80")
+    assert backend.to_wire()["url"] == "https://127.0.0.1:9" and backend.gateway == "127.3.0.4:80"
+    assert backend.credential_secret == "provider"  # the Secret's name; its value only the gateway reads
+    waiting = render.offer_status("chat", offer, "http://r/v1", backend, None, gateway_ready=0)
+    assert (waiting.phase, waiting.conditions[1].reason) == ("Pending", "GatewayStarting")
+    served = render.offer_status("chat", offer, "http://r/v1", backend, None, gateway_ready=2)
+    assert (served.phase, served.conditions[1].reason) == ("Ready", "UpstreamReady")
 
 
 def test_the_pool_runs_the_model_server_on_the_smallest_fitting_type_labelled_as_a_pool() -> None:
@@ -144,12 +150,14 @@ def test_the_pool_runs_the_model_server_on_the_smallest_fitting_type_labelled_as
     assert render.pool_name("x" * 80).startswith("pool-x") and len(render.pool_name("x" * 80)) <= 63
 
 
-def test_the_pool_namespace_admits_only_routers() -> None:
+def test_the_pools_admit_only_the_gateway_of_their_own_namespace() -> None:
     policy = render.pool_network_policy(Settings())
     assert policy["spec"]["podSelector"] == {"matchLabels": {labels.COMPONENT: labels.MODEL_POOL}}
     (rule,) = policy["spec"]["ingress"]
     (peer,) = rule["from"]
-    assert peer["podSelector"]["matchLabels"][labels.COMPONENT] == labels.ROUTER
+    assert peer == {"podSelector": {"matchLabels": {labels.COMPONENT: labels.SERVERLESS_GATEWAY,
+                                                    labels.MANAGED_BY: labels.MANAGER}}}  # fmt: skip
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 
 def body(name: str, namespace: str = "a", deleting: bool = False, finalizer: bool = True) -> dict[str, Any]:
@@ -184,11 +192,13 @@ def test_the_keys_secret_is_labelled_as_an_endpoints_and_owned_by_the_serverless
 
 def test_status_reports_url_keys_prices_limits_and_the_pools_readiness() -> None:
     offer = resolve(offered())
-    backend = render.pool_backend("m", Settings(), {"spec": {"clusterIP": "127.2.0.9"}})
-    assert backend.address == "127.2.0.9:80"
-    starting = render.offer_status("chat", offer, "http://r/v1", backend, 0)
+    backend = render.pool_backend("m", Settings(), {"spec": {"clusterIP": "127.2.0.9"}}, "127.3.0.4:80")
+    assert (backend.address, backend.gateway) == ("127.2.0.9:80", "127.3.0.4:80")
+    starting = render.offer_status("chat", offer, "http://r/v1", backend, 0, gateway_ready=1)
     assert (starting.phase, starting.conditions[1].reason) == ("Pending", "PoolStarting")
-    ready = render.offer_status("chat", offer, "http://r/v1", backend, 1).to_wire()
+    no_gateway = render.offer_status("chat", offer, "http://r/v1", backend, 1, gateway_ready=0)
+    assert (no_gateway.phase, no_gateway.conditions[1].reason) == ("Pending", "GatewayStarting")
+    ready = render.offer_status("chat", offer, "http://r/v1", backend, 1, gateway_ready=2).to_wire()
     assert ready["phase"] == "Ready" and ready["keysSecret"] == "chat-keys" and ready["url"] == "http://r/v1"
     assert ready["pricing"] == {"inputPer1MTokens": "not set", "outputPer1MTokens": "not set"}
     assert ready["rateLimits"]["source"] == "platform"

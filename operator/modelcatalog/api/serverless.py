@@ -47,12 +47,16 @@ class BackendKind(StrEnum):
 
 
 class Backend(KubeModel):
-    """Where the endpoint's requests go; the workspace router reads it (it has no rights in the pool's namespace)."""
+    """Where the endpoint's requests go: the workspace router reads `gateway`, the serverless gateway the rest
+    (neither has rights to read the other's namespace)."""
 
     kind: BackendKind = Field(description="Pool (the shared model pool) or Upstream (the platform's provider API).")
     namespace: str | None = Field(default=None, description="Namespace of the pool.")
     service: str | None = Field(default=None, description="The pool's Service.")
-    address: str | None = Field(default=None, description="The pool Service's ClusterIP:port.")
+    address: str | None = Field(default=None, description="The pool Service's ClusterIP:port (the gateway's target).")
+    gateway: str | None = Field(
+        default=None, description="The serverless gateway Service's ClusterIP:port (the workspace router's target)."
+    )
     served_model: str | None = Field(default=None, description="The model name the backend serves.")
     url: str | None = Field(default=None, description="The upstream provider's base URL.")
     credential_secret: str | None = Field(default=None, description="Secret with the upstream credential.")

@@ -4,7 +4,9 @@ Two queues. The endpoint's (key: namespace, name) holds the finalizer on, writes
 status. The pool's (key: the model's name) brings the pool in the serverless namespace to what the
 endpoints need right now — desired exactly when some endpoint not being deleted uses it — and only then
 takes the finalizer off every deleting endpoint of that model, so the last endpoint's deletion waits for
-the pool's. The pool queue's key "" keeps the namespace's ingress policy (present while any pool is).
+the pool's. The pool queue's key "" keeps the serverless namespace's shared objects: the pools' ingress
+policy (present while any pool is) and the serverless gateway (present while any endpoint is, in any
+namespace: every request goes through it, and a cluster that offers no serverless API runs no gateway pods).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from modelcatalog.kube.client import ApiError
 from modelcatalog.kube.resources import resource
 from modelcatalog.kube.sync import ChildConflict, ChildRefused, sync
 from modelcatalog.labels import OWNER_KIND, OWNER_NAME
+from modelcatalog.render import gateway
 from modelcatalog.render import serverless as render
 from modelcatalog.render.keys import InvalidKeys, Keys
 from modelcatalog.render.objects import Owner
@@ -69,6 +72,7 @@ def on_endpoint(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
             work.request(memo, KIND, _key(body))
             if _model(body):
                 work.request(memo, POOL, _model(body))
+    work.request(memo, POOL, NETWORK_KEY)  # the gateway: present while any endpoint is
 
 
 @on_change(CHILDREN)
@@ -82,6 +86,10 @@ def on_child(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
         request_model(memo, owner)
     elif owner_kind == render.POOL_NETWORK_KIND:
         work.request(memo, POOL, NETWORK_KEY)
+    elif owner_kind == gateway.KIND:
+        work.request(memo, POOL, NETWORK_KEY)
+        for body in memo.cluster.serverless.all():  # their status shows the gateway's address and readiness
+            work.request(memo, KIND, _key(body))
     elif owner_kind == render.ENDPOINT_OWNER and memo.cluster.serverless.get(namespace, owner) is not None:
         work.request(memo, KIND, (namespace, owner))
 
@@ -175,12 +183,14 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
         problem = render.Refusal(type(error).__name__, str(error))
 
     address = router_url(namespace, cluster.router_tls(namespace))
+    ns = memo.settings.serverless_namespace
+    gateway_address = gateway.address(cluster.child(SERVICE, ns, gateway.KIND, gateway.OWNER))
+    gateway_ready = gateway.ready_replicas(cluster.child(DEPLOYMENT, ns, gateway.KIND, gateway.OWNER))
     if offer.backend == BackendKind.UPSTREAM:
-        backend = render.upstream_backend(offer.model_name, memo.settings)
-        status = render.offer_status(name, offer, address, backend, None, problem)
+        backend = render.upstream_backend(offer.model_name, memo.settings, gateway_address)
+        status = render.offer_status(name, offer, address, backend, None, problem, gateway_ready)
     else:
         work.request(memo, POOL, offer.model_name)
-        ns = memo.settings.serverless_namespace
         placed = pool_type(cluster, offer)
         if problem is None and isinstance(placed, render.Refusal):
             problem = placed
@@ -191,8 +201,9 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
             )
         service = cluster.child(SERVICE, ns, POOL, offer.model_name)
         deployment = cluster.child(DEPLOYMENT, ns, POOL, offer.model_name)
-        backend = render.pool_backend(offer.model_name, memo.settings, service)
-        status = render.offer_status(name, offer, address, backend, render.pool_ready_replicas(deployment), problem)
+        backend = render.pool_backend(offer.model_name, memo.settings, service, gateway_address)
+        ready = render.pool_ready_replicas(deployment)
+        status = render.offer_status(name, offer, address, backend, ready, problem, gateway_ready)
     today = clock.today()
     subject, replacement, notice = render.offer_notice(offer, memo.settings, today)
     status = notices.with_notice(status, subject, replacement, notice, today)
@@ -230,6 +241,7 @@ async def reconcile_pool(memo: kopf.Memo, model: str) -> None:
     ns = memo.settings.serverless_namespace
     if model == NETWORK_KEY:
         await reconcile_network(memo)
+        await reconcile_gateway(memo)
         return
     endpoints = cluster.serverless_by("model", model)
     users = render.pool_users(endpoints, lambda b: on_pool(memo, dict(b)))
@@ -256,3 +268,16 @@ async def reconcile_network(memo: kopf.Memo) -> None:
     live = cluster.children_of(ns, render.POOL_NETWORK_KIND, "pools")
     desired = [render.pool_network_policy(memo.settings)] if pools else []
     await sync(memo.client, ns, desired, live, "the serverless namespace")
+
+
+async def reconcile_gateway(memo: kopf.Memo) -> None:
+    """The serverless gateway (render/gateway.py): present while any ServerlessEndpoint not being deleted is."""
+    cluster: ClusterView = memo.cluster
+    ns = memo.settings.serverless_namespace
+    live = cluster.children_of(ns, gateway.KIND, gateway.OWNER) + cluster.children_of(None, gateway.KIND, gateway.OWNER)
+    wanted = any(not b["metadata"].get("deletionTimestamp") for b in cluster.serverless.all())
+    found = await memo.client.get("v1", "Namespace", ns) if wanted else None
+    if found is not None and found["metadata"].get("deletionTimestamp"):
+        return  # the namespace is going, and the gateway with it
+    desired = gateway.render(memo.settings, found["metadata"]["uid"]) if found is not None else []
+    await sync(memo.client, ns, desired, live, "the serverless gateway")

@@ -13,10 +13,13 @@ instead of the real model servers. It answers like them, deterministically:
 
 Controls for tests, as request headers: `x-test-delay-ms` (wait before answering),
 `x-test-chunk-delay-ms` (wait between stream chunks), `x-test-status` (answer with this status and
-an OpenAI error), `x-test-hang` (never answer; the connection stays open until the client leaves).
+an OpenAI error; a 429 with `Retry-After` and `x-ratelimit-remaining-requests`), `x-test-hang` (never
+answer; the connection stays open until the client leaves).
 
 `python -m modelcatalog.localcluster.testserver --host H --port P`; vLLM's and TEI's own flags
 (`--model`, `--served-model-name`, `--model-id`, ...) are accepted, and only the model name is used.
+`--api-key KEY` (or MODELCATALOG_TESTSERVER_API_KEY) makes it stand in for a provider's API instead: every
+/v1/ request without `Authorization: Bearer KEY` gets a 401, as a provider answers.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import math
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -109,7 +114,10 @@ class StandInServer:
         status = request.headers.get("x-test-status")
         if status:
             self.stats.count(request.path, 0, 0)
-            return error(int(status), f"forced status {status} (x-test-status)")
+            forced = error(int(status), f"forced status {status} (x-test-status)")
+            if forced.status == 429:  # as OpenAI's API answers it
+                forced.headers.update({"Retry-After": "1", "x-ratelimit-remaining-requests": "0"})
+            return forced
         return None
 
     async def request_body(self, request: web.Request) -> dict[str, Any] | web.Response:
@@ -242,9 +250,21 @@ class StandInServer:
         return web.json_response(self.stats.to_json())
 
 
-def build_app(model: str = "test-model") -> web.Application:
+def require_key(api_key: str) -> Any:
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "")
+        if request.path.startswith("/v1/") and not hmac.compare_digest(given, f"Bearer {api_key}"):
+            return error(401, "Incorrect API key provided.")
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return check
+
+
+def build_app(model: str = "test-model", api_key: str | None = None) -> web.Application:
     server = StandInServer(model)
-    app = web.Application()
+    app = web.Application(middlewares=[require_key(api_key)] if api_key else [])
     app.router.add_post("/v1/chat/completions", server.generate)
     app.router.add_post("/v1/completions", server.generate)
     app.router.add_post("/v1/embeddings", server.embeddings)
@@ -261,8 +281,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--served-model-name")
     parser.add_argument("--model", "--model-id", default="test-model")
+    parser.add_argument("--api-key", default=os.environ.get("MODELCATALOG_TESTSERVER_API_KEY"))
     args, _ = parser.parse_known_args(argv)
-    web.run_app(build_app(args.served_model_name or args.model), host=args.host, port=args.port, print=None)
+    app = build_app(args.served_model_name or args.model, args.api_key)
+    web.run_app(app, host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ router of the namespace — created before or after the setting — follows it a
   the private endpoints when it is Enabled with ranges; from the private endpoints alone when it is
   Disabled.
 - `modelcatalog-egress` (always, in every outbound mode): the workspace's model servers and routers
-  may reach DNS (kube-dns pods and node-local DNS caches), pods of their own namespace and the shared
-  serverless pool; then, per mode, every pod and every address but the baseline's (Disabled: no
+  may reach DNS (kube-dns pods and node-local DNS caches), pods of their own namespace and the
+  serverless gateway; then, per mode, every pod and every address but the baseline's (Disabled: no
   isolation, yet the cloud metadata address and the API server stay closed), the internet without
   private, shared (100.64/10), link-local and the cluster's own ranges (AllowInternetOutbound), or
   the approved CIDR rules minus the baseline's addresses (AllowOnlyApprovedOutbound). Platform
@@ -82,7 +82,7 @@ class NetworkSettings:
     operator_namespace: str = "modelcatalog-system"
     router_port: int = 8080
     model_server_port: int = 8000
-    pool_port: int = 8000
+    gateway_port: int = 8080  # the serverless gateway's pods (render/gateway.py)
     dns_namespace: str = "kube-system"
     dns_label_key: str = "k8s-app"
     dns_label_value: str = "kube-dns"
@@ -331,9 +331,9 @@ def _always_allowed_egress(settings: NetworkSettings) -> list[dict[str, Any]]:
         "namespaceSelector": _namespace_named(settings.dns_namespace),
         "podSelector": {"matchLabels": {settings.dns_label_key: settings.dns_label_value}},
     }
-    pool_peer = {
+    gateway_peer = {
         "namespaceSelector": _namespace_named(settings.serverless_namespace),
-        "podSelector": _component(labels.MODEL_POOL),
+        "podSelector": _component(labels.SERVERLESS_GATEWAY),
     }
     return [
         {
@@ -346,7 +346,8 @@ def _always_allowed_egress(settings: NetworkSettings) -> list[dict[str, Any]]:
         },
         # Routers forward to the model servers of their own namespace (their ingress policy narrows it).
         {"to": [{"podSelector": {}}]},
-        {"to": [pool_peer], "ports": [_tcp(settings.pool_port)]},
+        # Serverless requests go through the gateway (the pools admit nothing else).
+        {"to": [gateway_peer], "ports": [_tcp(settings.gateway_port)]},
     ]
 
 

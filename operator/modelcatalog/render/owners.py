@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelcatalog.kube.resources import ResourceInfo
-from modelcatalog.render import deployment, network, router, serverless
+from modelcatalog.render import deployment, gateway, network, router, serverless
 
 OWNERSHIP: dict[str, tuple[ResourceInfo, ...]] = {
     deployment.KIND: deployment.OWNS,
@@ -11,6 +11,7 @@ OWNERSHIP: dict[str, tuple[ResourceInfo, ...]] = {
     router.KIND: router.OWNS,
     serverless.KIND: serverless.OWNS,
     serverless.POOL_KIND: serverless.POOL_OWNS,  # in the serverless namespace, counted by the endpoints
+    gateway.KIND: gateway.OWNS,  # in the serverless namespace (and its ClusterRoleBinding), while any endpoint is
 }
 
 

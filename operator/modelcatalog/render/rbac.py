@@ -2,8 +2,8 @@
 
 The Helm chart renders these rules (`make chart` writes them to charts/modelcatalog/files/rbac.yaml; a
 unit test fails on drift); a child kind added to `render.owners.OWNERSHIP` appears here with no other
-edit. No wildcards, no escalate or impersonate; `bind` only on the routers' token-review ClusterRole, by
-name, so the operator can bind routers to it without holding token reviews itself.
+edit. No wildcards, no escalate or impersonate; `bind` only on the routers' token-review ClusterRole and the
+serverless gateway's ClusterRole, by name, so the operator can bind them without holding token reviews itself.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from modelcatalog import GROUP
 from modelcatalog.api.kinds import KINDS, SERVERLESS_ENDPOINT
 from modelcatalog.kube.resources import ResourceInfo, resource
+from modelcatalog.render import gateway
 from modelcatalog.render.owners import child_resources
 from modelcatalog.render.router import TOKENREVIEW_CLUSTER_ROLE
 
@@ -65,12 +66,21 @@ def operator_rules() -> list[dict[str, Any]]:
         for (group, verbs), plurals in sorted(grants.items())
     ]
     bind = {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"]}
-    return [*rules, bind | {"resourceNames": [TOKENREVIEW_CLUSTER_ROLE]}]
+    return [*rules, bind | {"resourceNames": [TOKENREVIEW_CLUSTER_ROLE, gateway.CLUSTER_ROLE]}]
 
 
 def router_tokenreview_rules() -> list[dict[str, Any]]:
     """The ClusterRole the chart ships for the workspace routers (bound per workspace by the operator)."""
     return [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}]
+
+
+def gateway_rules() -> list[dict[str, Any]]:
+    """The ClusterRole the chart ships for the serverless gateway (bound by the operator): token reviews of the
+    workspace routers' tokens, and every ServerlessEndpoint read-only (backend, limits, prices)."""
+    return [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+        {"apiGroups": [GROUP], "resources": [SERVERLESS_ENDPOINT.plural], "verbs": list(READ)},
+    ]
 
 
 def catalog_rules() -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from modelcatalog.catalog import lifecycle
 from modelcatalog.catalog.placement import unfit
 from modelcatalog.kube.resources import resource
 from modelcatalog.render import deployment as md
+from modelcatalog.render import gateway
 from modelcatalog.render.keys import Keys
 from modelcatalog.render.objects import Owner, metadata
 from modelcatalog.settings import Settings
@@ -309,10 +310,11 @@ def render_pool(
 
 
 def pool_network_policy(settings: Settings) -> dict[str, Any]:
-    """Pool pods take traffic only from the workspace routers (the operator's router pods, any namespace)."""
+    """Pool pods take traffic only from the serverless gateway's pods (this namespace): not from workspace
+    routers, which would skip metering, limits and screening."""
     meta = metadata(POOL_INGRESS, settings.serverless_namespace, labels.managed(POOL_NETWORK_KIND, "pools"), [])
     del meta["ownerReferences"]
-    routers = {"matchLabels": {labels.COMPONENT: labels.ROUTER, labels.MANAGED_BY: labels.MANAGER}}
+    gateway_pods = {"matchLabels": gateway.selector() | {labels.MANAGED_BY: labels.MANAGER}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -322,7 +324,7 @@ def pool_network_policy(settings: Settings) -> dict[str, Any]:
             "policyTypes": ["Ingress"],
             "ingress": [
                 {
-                    "from": [{"namespaceSelector": {}, "podSelector": routers}],
+                    "from": [{"podSelector": gateway_pods}],
                     "ports": [{"port": settings.model_server_port, "protocol": "TCP"}],
                 }
             ],
@@ -342,7 +344,9 @@ def keys_secret(namespace: str, owner: Owner, keys: Keys) -> dict[str, Any]:
 # Status.
 
 
-def pool_backend(model_name: str, settings: Settings, service: Mapping[str, Any] | None) -> Backend:
+def pool_backend(
+    model_name: str, settings: Settings, service: Mapping[str, Any] | None, gateway_address: str | None
+) -> Backend:
     ip = ((service or {}).get("spec") or {}).get("clusterIP")
     address = f"{ip}:{SERVICE_PORT}" if ip and ip != "None" else None
     return Backend(
@@ -350,15 +354,18 @@ def pool_backend(model_name: str, settings: Settings, service: Mapping[str, Any]
         namespace=settings.serverless_namespace,
         service=pool_name(model_name),
         address=address,
+        gateway=gateway_address,
         served_model=model_name,
     )
 
 
-def upstream_backend(model_name: str, settings: Settings) -> Backend:
+def upstream_backend(model_name: str, settings: Settings, gateway_address: str | None) -> Backend:
+    """The URL and the Secret's name only: the credential stays in the Secret, read by the gateway alone."""
     return Backend(
         kind=BackendKind.UPSTREAM,
         url=settings.serverless_upstream_url,
         credential_secret=settings.serverless_upstream_secret,
+        gateway=gateway_address,
         served_model=model_name,
     )
 
@@ -384,17 +391,21 @@ def offer_status(
     backend: Backend,
     ready_replicas: int | None,
     problem: Refusal | None = None,
+    gateway_ready: int = 0,
 ) -> ServerlessEndpointStatus:
-    """`ready_replicas`: the pool's ready replicas (None for an upstream backend, which the router does not
-    serve yet)."""
+    """`ready_replicas`: the pool's ready replicas (None for an upstream backend); `gateway_ready`: the serverless
+    gateway's, which every request goes through."""
     accepted = Condition.of(
         "Accepted", True, "Accepted", f"served from the {backend.kind.lower()} of {offer.model_name}"
     )
     if problem is not None:
         ready, phase = Condition.of("Ready", False, problem.reason, problem.message), ServerlessPhase.FAILED
+    elif not backend.gateway or not gateway_ready:
+        message = f"the serverless gateway {gateway.NAME} has no address or no ready replica yet"
+        ready, phase = Condition.of("Ready", False, "GatewayStarting", message), ServerlessPhase.PENDING
     elif backend.kind == BackendKind.UPSTREAM:
-        message = "the upstream provider is recorded; the workspace router does not forward to it yet"
-        ready, phase = Condition.of("Ready", False, "UpstreamNotRouted", message), ServerlessPhase.PENDING
+        message = f"the upstream provider answers through the serverless gateway ({gateway_ready} ready replica(s))"
+        ready, phase = Condition.of("Ready", True, "UpstreamReady", message), ServerlessPhase.READY
     elif not backend.address:
         message = "the model pool's Service has no address yet"
         ready, phase = Condition.of("Ready", False, "PoolStarting", message), ServerlessPhase.PENDING

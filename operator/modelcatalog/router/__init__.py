@@ -13,4 +13,6 @@
   mode, when the token is valid but may not `score` the deployment that would serve the request.
 - Traffic: weighted random over the endpoint's deployments that have a ready pod (trafficPercent as
   weight); `x-modelcatalog-deployment: <name>` pins one; least outstanding requests across its pods.
+- ServerlessEndpoints: once the key is checked, to the serverless gateway (gateway.py, the same code in
+  `--mode gateway`), which meters and forwards to the shared pool or the upstream provider.
 """

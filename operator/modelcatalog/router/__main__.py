@@ -1,8 +1,9 @@
-"""`python -m modelcatalog.router [--config FILE] [--host H] [--port P]`: run the workspace router.
+"""`python -m modelcatalog.router [--mode router|gateway] [--config FILE] [--host H] [--port P]`: run the workspace
+router, or the serverless gateway (router/gateway.py).
 
-With a config file (or MODELCATALOG_ROUTER_CONFIG) it serves the endpoints listed there (SIGHUP
+With a config file (or MODELCATALOG_ROUTER_CONFIG) the router serves the endpoints listed there (SIGHUP
 reloads it); otherwise it watches its namespace in the cluster. TLS when MODELCATALOG_ROUTER_TLS_CERT
-and MODELCATALOG_ROUTER_TLS_KEY name files.
+and MODELCATALOG_ROUTER_TLS_KEY name files. The gateway watches every namespace's ServerlessEndpoints.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
-from modelcatalog.router import static, watch
+from modelcatalog.router import gateway, static, watch
 from modelcatalog.router.app import Router, build_app
 from modelcatalog.router.auth import Reviewer
 from modelcatalog.router.kubeauth import KubeReviewer
-from modelcatalog.router.settings import RouterSettings
+from modelcatalog.router.settings import GATEWAY, MODES, RouterSettings
 from modelcatalog.router.state import ClusterState
 
 log = logging.getLogger("modelcatalog.router")
@@ -32,12 +33,13 @@ log = logging.getLogger("modelcatalog.router")
 
 def parse_settings(argv: list[str] | None = None) -> RouterSettings:
     parser = argparse.ArgumentParser(prog="python -m modelcatalog.router", description=__doc__)
+    parser.add_argument("--mode", choices=MODES, help="router (default) or gateway (the serverless gateway)")
     parser.add_argument("--config", type=Path, help="static YAML config (see router/static.py)")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
     settings = RouterSettings.from_env()
-    overrides = {"config_file": args.config, "host": args.host, "port": args.port}
+    overrides = {"config_file": args.config, "host": args.host, "port": args.port, "mode": args.mode}
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -50,6 +52,9 @@ def tls_context(settings: RouterSettings) -> ssl.SSLContext | None:
 
 
 async def serve(settings: RouterSettings) -> None:
+    if settings.mode == GATEWAY:
+        await serve_app(settings, *gateway.start(settings))
+        return
     state = ClusterState()
     reviewer: Reviewer | None = None
     background: asyncio.Task[None] | None = None
@@ -61,11 +66,16 @@ async def serve(settings: RouterSettings) -> None:
         client = watch.kube_client(settings)
         reviewer = KubeReviewer(client)
         background = asyncio.create_task(watch.run(client, state, settings.namespace))
-    runner = web.AppRunner(build_app(Router(state, settings, reviewer)), access_log=None)
+    await serve_app(settings, build_app(Router(state, settings, reviewer)), background)
+
+
+async def serve_app(settings: RouterSettings, app: web.Application, background: asyncio.Task[None] | None) -> None:
+    """Serve until SIGTERM or SIGINT, or until the background watch ends (it only ends by failing)."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls_context(settings), backlog=1024)
     await site.start()
-    log.info("router listening on %s:%s (namespace %s)", settings.host, settings.port, settings.namespace)
+    log.info("%s listening on %s:%s (namespace %s)", settings.mode, settings.host, settings.port, settings.namespace)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)

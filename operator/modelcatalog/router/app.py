@@ -9,12 +9,21 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelcatalog.router import lifecycle
 from modelcatalog.router.auth import Authenticator, Reviewer, credential
 from modelcatalog.router.errors import RouterError, error_response
-from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model, with_usage_reported
+from modelcatalog.router.forward import (
+    ENDPOINT_HEADER,
+    PIN_HEADER,
+    ConnectFailed,
+    exchange,
+    forward_headers,
+    with_served_model,
+)
+from modelcatalog.router.kubeauth import ServiceAccountToken
 from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN, metered
 from modelcatalog.router.picker import PodLoad, choose_deployment
 from modelcatalog.router.settings import RouterSettings
@@ -37,6 +46,7 @@ class Router:
         self.auth = Authenticator(state, settings.namespace, reviewer)
         self.rng = rng or random.Random()  # noqa: S311 (traffic split, not security)
         self.load = PodLoad(self.rng)
+        self.token = ServiceAccountToken(settings.token_file)  # shown to the serverless gateway
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -66,7 +76,7 @@ class Router:
                     401, "Provide a key: 'Authorization: Bearer <key>' or 'api-key: <key>'.", "missing_key"
                 )
             body = await self._read(request)
-            payload = _parse(body)
+            payload = parse_json(body)
             endpoint = self._endpoint(request.match_info.get("endpoint") or _model(payload))
             label = endpoint.name
             request[lifecycle.REQUEST_SLOT] = lifecycle.headers(lifecycle.endpoint_lifecycle(endpoint))
@@ -125,17 +135,16 @@ class Router:
     ) -> web.StreamResponse:
         """Least loaded pod first; a refused connection moves on to another pod, at most
         `connect_attempts` pods in all."""
-        if is_serverless(deployment):  # metered per token: the stream must carry its usage
-            reported = with_usage_reported(body, payload)
-            if reported is not body:
-                body, payload = reported, json.loads(reported)
+        if is_serverless(deployment):
+            return await self._forward_serverless(request, deployment, path, body, payload, started)
         body = with_served_model(body, payload, deployment)
         stream = payload.get("stream") is True
         tried: set[str] = set()
         for _ in range(self.settings.connect_attempts):
             pod = await self._acquire(deployment, frozenset(tried))
             try:
-                return await exchange(self.session, request, pod, path, body, deployment, stream, started)
+                url = f"http://{pod.target}{path}"
+                return await exchange(self.session, request, url, body, deployment, stream, started)
             except ConnectFailed:
                 tried.add(pod.target)
                 RETRIES.inc()
@@ -144,6 +153,42 @@ class Router:
         raise RouterError(
             502, f"{len(tried)} model servers of {deployment.name} refused the connection.", "backend_error"
         )
+
+    async def _forward_serverless(
+        self,
+        request: web.Request,
+        deployment: Deployment,
+        path: str,
+        body: bytes,
+        payload: dict[str, Any],
+        started: float,
+    ) -> web.StreamResponse:
+        """To the serverless gateway, which meters, limits and forwards to the pool or the upstream provider: the
+        caller's key (already checked) is replaced by this router's token, the endpoint named in a header."""
+        stream = payload.get("stream") is True
+        url = self._gateway_url(deployment, path)
+        headers = self._gateway_headers(request, deployment)
+        try:
+            return await exchange(self.session, request, url, body, deployment, stream, started, headers, metered=False)
+        except ConnectFailed as error:
+            raise RouterError(502, "The serverless gateway refused the connection.", "backend_error") from error
+
+    def _gateway_url(self, deployment: Deployment, path: str) -> str:
+        gateway = self.state.ready_pods(deployment.name)
+        if not gateway:
+            message = f"The endpoint {deployment.endpoint} has no serverless gateway address yet."
+            raise RouterError(503, message, "no_ready_pod")
+        return f"http://{gateway[0].target}{path}"
+
+    def _gateway_headers(self, request: web.Request, deployment: Deployment) -> CIMultiDict[str]:
+        token = self.token.get()
+        if token is None:
+            message = "This router has no ServiceAccount token to show the serverless gateway."
+            raise RouterError(503, message, "token_auth_unavailable")
+        headers = forward_headers(request.headers)
+        headers["Authorization"] = f"Bearer {token}"
+        headers[ENDPOINT_HEADER] = deployment.endpoint
+        return headers
 
     async def _acquire(self, deployment: Deployment, tried: frozenset[str]) -> Pod:
         def pods() -> list[Pod]:
@@ -181,14 +226,34 @@ class Router:
         return web.json_response({"object": "list", "data": data})
 
     async def usage(self, request: web.Request) -> web.Response:
-        """The token counts of the endpoints the key opens (this replica's, since it started)."""
+        """The token counts of the endpoints the key opens: a serverless endpoint's from the gateway, which
+        meters it; a deployment's from this replica (since it started)."""
         try:
             names = await self.auth.usable_endpoints(credential(request.headers))
+            data = [await self._usage(request, name) for name in names]
         except RouterError as error:
             REJECTIONS.labels(error.code).inc()
             return error_response(error)
-        data = [{"endpoint": name, **metered(name)} for name in names]
         return web.json_response({"object": "list", "data": data})
+
+    async def _usage(self, request: web.Request, name: str) -> dict[str, Any]:
+        endpoint = self._endpoint(name)
+        deployment = endpoint.deployments[0]
+        if not is_serverless(deployment):
+            return {"endpoint": name, **metered(name)}
+        url = self._gateway_url(deployment, "/v1/usage")
+        headers = self._gateway_headers(request, deployment)
+        timeout = aiohttp.ClientTimeout(total=deployment.limits.timeout_seconds)
+        try:
+            async with self.session.get(url, headers=headers, timeout=timeout) as got:
+                answer = await got.json(content_type=None)
+                if got.status != 200:
+                    raise RouterError(502, f"The serverless gateway answered {got.status}.", "backend_error")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            message = f"The serverless gateway failed: {type(error).__name__}."
+            raise RouterError(502, message, "backend_error") from error
+        found: dict[str, Any] = answer["data"][0]
+        return found
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -205,7 +270,7 @@ class Router:
         return error_response(RouterError(404, f"No route for {request.method} {request.path}.", "not_found"))
 
 
-def _parse(body: bytes) -> dict[str, Any]:
+def parse_json(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:

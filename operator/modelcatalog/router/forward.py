@@ -1,4 +1,5 @@
-"""Sending one request to one model-server pod and relaying its answer (streams chunk by chunk)."""
+"""Sending one request to one backend (a model-server pod, the serverless gateway, a pool or an upstream provider)
+and relaying its answer (streams chunk by chunk)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,23 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from modelcatalog.router.errors import RouterError
 from modelcatalog.router.metrics import FIRST_TOKEN, count_usage
 from modelcatalog.router.settings import CONNECT_TIMEOUT_SECONDS
-from modelcatalog.router.state import Deployment, Pod
+from modelcatalog.router.state import Deployment
 
 log = logging.getLogger(__name__)
 
 PIN_HEADER = "x-modelcatalog-deployment"
+ENDPOINT_HEADER = "x-modelcatalog-endpoint"  # the workspace router names the serverless endpoint to the gateway
 NOT_FORWARDED = frozenset(
     h.lower()
     for h in (
         "Host", "Content-Length", "Authorization", "api-key", "Connection", "Keep-Alive", "Transfer-Encoding",
         "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Connection", "Accept-Encoding", PIN_HEADER,
+        ENDPOINT_HEADER,
     )
 )  # fmt: skip
 MAX_PARTIAL_LINE = 1024 * 1024
+# Answer headers a caller acts on, relayed from the backend (the serverless gateway's or a provider's limits).
+RELAYED_PREFIXES = ("retry-after", "x-ratelimit-")
 
 
 class ConnectFailed(Exception):
@@ -37,6 +42,10 @@ class ConnectFailed(Exception):
 
 def forward_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+
+
+def relayed_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower().startswith(RELAYED_PREFIXES)}
 
 
 def with_served_model(body: bytes, payload: dict[str, Any], deployment: Deployment) -> bytes:
@@ -82,14 +91,17 @@ class UsageScanner:
 async def exchange(
     session: aiohttp.ClientSession,
     request: web.Request,
-    pod: Pod,
-    path: str,
+    url: str,
     body: bytes,
     deployment: Deployment,
     stream: bool,
     started: float,
+    headers: CIMultiDict[str] | None = None,
+    metered: bool = True,
 ) -> web.StreamResponse:
-    """One attempt; raises ConnectFailed before anything was sent, RouterError for 502/504."""
+    """One attempt; raises ConnectFailed before anything was sent, RouterError for 502/504. `headers`: what to
+    send instead of the caller's (less the hop-by-hop and credential ones); `metered`: count the answer's
+    usage for the deployment's endpoint (the serverless gateway does, not the workspace router in front of it)."""
     timeout = deployment.limits.timeout_seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -97,9 +109,9 @@ async def exchange(
     try:
         async with asyncio.timeout_at(deadline):
             upstream = await session.post(
-                f"http://{pod.target}{path}",
+                url,
                 data=body,
-                headers=forward_headers(request.headers),
+                headers=forward_headers(request.headers) if headers is None else headers,
                 timeout=client_timeout,
             )
     except aiohttp.ClientConnectorError as error:
@@ -112,8 +124,8 @@ async def exchange(
         if upstream.status >= 500:
             raise RouterError(502, f"The model server answered {upstream.status}.", "backend_error")
         if stream and upstream.content_type == "text/event-stream":
-            return await relay_stream(request, upstream, deployment.endpoint, started)
-        return await relay_whole(upstream, deployment, deadline)
+            return await relay_stream(request, upstream, deployment.endpoint, started, metered)
+        return await relay_whole(upstream, deployment, deadline, metered)
     finally:
         upstream.release()
 
@@ -127,7 +139,9 @@ def _timed_out(deployment: Deployment) -> RouterError:
     )
 
 
-async def relay_whole(upstream: aiohttp.ClientResponse, deployment: Deployment, deadline: float) -> web.Response:
+async def relay_whole(
+    upstream: aiohttp.ClientResponse, deployment: Deployment, deadline: float, metered: bool = True
+) -> web.Response:
     try:
         async with asyncio.timeout_at(deadline):
             data = await upstream.read()
@@ -135,22 +149,21 @@ async def relay_whole(upstream: aiohttp.ClientResponse, deployment: Deployment, 
         raise _timed_out(deployment) from error
     except aiohttp.ClientError as error:
         raise RouterError(502, f"The model server failed: {type(error).__name__}.", "backend_error") from error
-    if upstream.status < 300 and upstream.content_type == "application/json" and b'"usage"' in data:
+    if metered and upstream.status < 300 and upstream.content_type == "application/json" and b'"usage"' in data:
         with contextlib.suppress(ValueError, AttributeError):
             count_usage(deployment.endpoint, json.loads(data).get("usage"))
     content_type = upstream.headers.get("Content-Type", "application/json")
-    return web.Response(status=upstream.status, body=data, headers={"Content-Type": content_type})
+    headers = relayed_headers(upstream.headers) | {"Content-Type": content_type}
+    return web.Response(status=upstream.status, body=data, headers=headers)
 
 
 async def relay_stream(
-    request: web.Request, upstream: aiohttp.ClientResponse, endpoint: str, started: float
+    request: web.Request, upstream: aiohttp.ClientResponse, endpoint: str, started: float, metered: bool = True
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         status=upstream.status,
-        headers={
-            "Content-Type": upstream.headers.get("Content-Type", "text/event-stream"),
-            "Cache-Control": "no-cache",
-        },
+        headers=relayed_headers(upstream.headers)
+        | {"Content-Type": upstream.headers.get("Content-Type", "text/event-stream"), "Cache-Control": "no-cache"},
     )
     await response.prepare(request)
     scanner = UsageScanner()
@@ -169,5 +182,6 @@ async def relay_stream(
         response.force_close()
     except ConnectionResetError:
         upstream.close()
-    count_usage(endpoint, scanner.usage)
+    if metered:
+        count_usage(endpoint, scanner.usage)
     return response

@@ -1,12 +1,19 @@
-"""Token mode against the real API server: TokenReview, then LocalSubjectAccessReview on `score`."""
+"""Token mode against the real API server: TokenReview, then LocalSubjectAccessReview on `score`; and the
+router's own ServiceAccount token, for the serverless gateway."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from modelcatalog import GROUP
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.router.auth import RESOURCE, VERB, User
+
+TOKEN_REREAD_SECONDS = 60.0  # the kubelet refreshes a projected token well before it expires
 
 
 class KubeReviewer:
@@ -55,3 +62,24 @@ def access_review(user: User, namespace: str, deployment: str) -> dict[str, Any]
         "metadata": {"namespace": namespace},
         "spec": spec,
     }
+
+
+class ServiceAccountToken:
+    """The router's own ServiceAccount token (the projected file the kubelet rotates), which it shows the
+    serverless gateway instead of the caller's key; re-read every `ttl` seconds."""
+
+    def __init__(self, path: Path, ttl: float = TOKEN_REREAD_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.path = path
+        self.ttl = ttl
+        self.clock = clock
+        self._token: str | None = None
+        self._read_at = -math.inf
+
+    def get(self) -> str | None:
+        if self.clock() - self._read_at >= self.ttl:
+            try:
+                self._token = self.path.read_text().strip() or None
+            except OSError:
+                self._token = None
+            self._read_at = self.clock()
+        return self._token

@@ -14,6 +14,9 @@ DEFAULT_QUEUE_WAIT_SECONDS = 2.0
 # Pods tried per request when connections are refused (the first one included).
 DEFAULT_CONNECT_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 5.0
+ROUTER = "router"
+GATEWAY = "gateway"
+MODES = (ROUTER, GATEWAY)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class RouterSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     queue_wait_seconds: float = DEFAULT_QUEUE_WAIT_SECONDS
     connect_attempts: int = DEFAULT_CONNECT_ATTEMPTS
+    # router: a workspace's; gateway: the serverless gateway (router/gateway.py), with the upstream provider
+    # (its base URL, requests go to <url>/v1/...) and the Secret, in its own namespace, holding its credential.
+    mode: str = ROUTER
+    upstream_url: str | None = None
+    upstream_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RouterSettings:
@@ -55,6 +63,8 @@ class RouterSettings:
             max_body_bytes=int(env.get("MODELCATALOG_ROUTER_MAX_BODY_BYTES", cls.max_body_bytes)),
             queue_wait_seconds=float(env.get("MODELCATALOG_ROUTER_QUEUE_WAIT_SECONDS", cls.queue_wait_seconds)),
             connect_attempts=int(env.get("MODELCATALOG_ROUTER_CONNECT_ATTEMPTS", cls.connect_attempts)),
+            upstream_url=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_URL") or None,
+            upstream_secret=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_SECRET") or None,
         )
 
 

@@ -1,8 +1,9 @@
 """The router's picture of its namespace: endpoints -> deployments (weight, auth mode, limits) -> pods.
 
 A ServerlessEndpoint is an endpoint of one synthetic deployment (`serverless:<name>`) whose one "pod" is
-the shared pool's Service address, which the operator writes into the endpoint's status.backend: the
-router needs no rights in the pool's namespace.
+the serverless gateway's Service address, which the operator writes into the endpoint's status.backend
+(`gateway`): the router needs no rights in the serverless namespace, and the gateway, not the router,
+holds the pool's address, the upstream credential and the metering (router/gateway.py).
 
 Pure and in memory; the watches (watch.py) or a static file (static.py) fill it.
 """
@@ -87,7 +88,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Serverless:
-    """A ServerlessEndpoint served by the shared pool at `address` (host:port), or not yet (None)."""
+    """A ServerlessEndpoint served through the serverless gateway at `address` (host:port), or not yet (None)."""
 
     name: str
     model: str
@@ -163,7 +164,7 @@ class ClusterState:
             if found is None or not found.address:
                 return []
             host, _, port = found.address.rpartition(":")
-            return [Pod(f"pool/{found.model}", deployment, host.strip("[]"), int(port))]
+            return [Pod("serverless-gateway", deployment, host.strip("[]"), int(port))]
         return [p for p in self._by_deployment.get(deployment, {}).values() if p.ready]
 
 
@@ -201,14 +202,14 @@ def lifecycle_from_status(status: dict[str, Any]) -> ModelLifecycle | None:
 
 
 def serverless_from_object(obj: dict[str, Any]) -> Serverless | None:
-    """A ServerlessEndpoint the router serves: one the operator accepted onto the pool (status.backend);
-    None for a refused one, or one not (yet) served by a pool."""
+    """A ServerlessEndpoint the router serves: one the operator accepted (status.backend, a pool or an upstream
+    provider, both behind the gateway); None for a refused one."""
     meta = obj.get("metadata") or {}
     backend = (obj.get("status") or {}).get("backend") or {}
     model = backend.get("servedModel") or (obj.get("spec") or {}).get("model")
-    if backend.get("kind") != "Pool" or not model or meta.get("deletionTimestamp"):
+    if backend.get("kind") not in ("Pool", "Upstream") or not model or meta.get("deletionTimestamp"):
         return None
-    address = backend.get("address")
+    address = backend.get("gateway")
     valid = isinstance(address, str) and address.rpartition(":")[2].isdigit()
     return Serverless(meta["name"], str(model), address if valid else None)
 

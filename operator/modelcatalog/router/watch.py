@@ -8,7 +8,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from modelcatalog import API_VERSION, labels
 from modelcatalog.kube.client import ApiError, KubeClient
@@ -29,16 +29,23 @@ RETRY_SECONDS = 2.0
 GONE = 410
 
 
+class Synced(Protocol):
+    synced: bool
+
+
+S = TypeVar("S", bound=Synced)  # the state a source fills: the router's ClusterState, the gateway's GatewayState
+
+
 @dataclass(frozen=True)
-class Source:
+class Source(Generic[S]):
     """One watched collection and how its objects update the state."""
 
     name: str
     path: str
     selector: str | None
-    upsert: Callable[[ClusterState, dict[str, Any]], None]
-    delete: Callable[[ClusterState, dict[str, Any]], None]
-    reset: Callable[[ClusterState], None]
+    upsert: Callable[[S, dict[str, Any]], None]
+    delete: Callable[[S, dict[str, Any]], None]
+    reset: Callable[[S], None]
 
 
 def _upsert_deployment(state: ClusterState, obj: dict[str, Any]) -> None:
@@ -69,7 +76,7 @@ def _upsert_pod(state: ClusterState, obj: dict[str, Any]) -> None:
         state.set_pod(pod)
 
 
-def sources(namespace: str) -> list[Source]:
+def sources(namespace: str) -> list[Source[ClusterState]]:
     return [
         Source(
             "modeldeployments",
@@ -111,7 +118,7 @@ def _clear_pods(state: ClusterState) -> None:
         state.remove_pod(name)
 
 
-async def list_into(client: KubeClient, source: Source, state: ClusterState) -> str:
+async def list_into(client: KubeClient, source: Source[S], state: S) -> str:
     """Replace the source's part of the state with a fresh list; returns its resourceVersion."""
     params = {"labelSelector": source.selector} if source.selector else {}
     listed = await client.get_path(source.path, params) or {}
@@ -121,7 +128,7 @@ async def list_into(client: KubeClient, source: Source, state: ClusterState) -> 
     return str((listed.get("metadata") or {}).get("resourceVersion", ""))
 
 
-async def follow(client: KubeClient, source: Source, state: ClusterState, version: str) -> None:
+async def follow(client: KubeClient, source: Source[S], state: S, version: str) -> None:
     """Watch from `version` until the server says it is too old (410), then list again; forever."""
     while True:
         params = {"resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}
@@ -146,7 +153,7 @@ class Expired(Exception):
     """The watch's resourceVersion is too old: list again."""
 
 
-async def _relist(client: KubeClient, source: Source, state: ClusterState) -> str:
+async def _relist(client: KubeClient, source: Source[S], state: S) -> str:
     while True:
         try:
             return await list_into(client, source, state)
@@ -155,7 +162,7 @@ async def _relist(client: KubeClient, source: Source, state: ClusterState) -> st
             await asyncio.sleep(RETRY_SECONDS)
 
 
-def apply_event(source: Source, state: ClusterState, event: dict[str, Any]) -> str | None:
+def apply_event(source: Source[S], state: S, event: dict[str, Any]) -> str | None:
     """Apply one watch event; returns the resourceVersion to resume from."""
     kind, obj = event.get("type"), event.get("object") or {}
     if kind == "ERROR":
@@ -171,11 +178,15 @@ def apply_event(source: Source, state: ClusterState, event: dict[str, Any]) -> s
 
 
 async def run(client: KubeClient, state: ClusterState, namespace: str) -> None:
+    await run_sources(client, state, sources(namespace), f"namespace {namespace}")
+
+
+async def run_sources(client: KubeClient, state: S, watched: list[Source[S]], where: str) -> None:
     """List everything (then the state is `synced`: /readyz answers ok), then follow each watch."""
-    versions = [await _relist(client, source, state) for source in sources(namespace)]
+    versions = [await _relist(client, source, state) for source in watched]
     state.synced = True
-    log.info("cluster state listed in namespace %s", namespace)
-    await asyncio.gather(*(follow(client, s, state, v) for s, v in zip(sources(namespace), versions, strict=True)))
+    log.info("cluster state listed in %s", where)
+    await asyncio.gather(*(follow(client, s, state, v) for s, v in zip(watched, versions, strict=True)))
 
 
 def kube_client(settings: RouterSettings) -> KubeClient:
