@@ -15,6 +15,7 @@ another namespace.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +34,14 @@ OWNS = (
     resource("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     resource("apps/v1", "Deployment"),
     resource("v1", "Service"),
+    resource("v1", "Secret"),
 )
 TOKENREVIEW_CLUSTER_ROLE = "modelcatalog-router-tokenreview"  # provided by the chart: create tokenreviews
 SERVICE_PORT = 80
 TLS_SERVICE_PORT = 443
 TLS_MOUNT = "/etc/modelcatalog/tls"
+STORE_SECRET = "modelcatalog-router-store"  # noqa: S105 (a Secret's name)
+STORE_MOUNT = "/etc/modelcatalog/store"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,30 @@ def render(inputs: RouterInputs) -> list[dict[str, Any]]:
         tokenreview_binding(inputs),
         deployment(inputs),
         service(inputs),
+        *([store_secret(inputs)] if _store(inputs) else []),
+    ]
+
+
+def _store(inputs: RouterInputs) -> bool:
+    return bool(inputs.settings.serverless_store_url and inputs.settings.serverless_store_password)
+
+
+def store_secret(inputs: RouterInputs) -> dict[str, Any]:
+    """The serverless store's password for the workspace router, which meters and limits serverless endpoints
+    until a gateway in the serverless namespace does (issue 18: the store's credentials then leave workspaces)."""
+    password = base64.b64encode(str(inputs.settings.serverless_store_password).encode()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": inputs.meta(STORE_SECRET), "type": "Opaque",
+            "data": {"password": password}}  # fmt: skip
+
+
+def store_env(inputs: RouterInputs) -> list[dict[str, Any]]:
+    settings = inputs.settings
+    if not _store(inputs):
+        return []
+    return [
+        {"name": "MODELCATALOG_ROUTER_STORE_URL", "value": str(settings.serverless_store_url)},
+        {"name": "MODELCATALOG_ROUTER_STORE_PASSWORD_FILE", "value": f"{STORE_MOUNT}/password"},
+        {"name": "MODELCATALOG_ROUTER_STORE_FAIL_OPEN", "value": str(settings.serverless_store_fail_open).lower()},
     ]
 
 
@@ -141,6 +169,7 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
         "env": [
             {"name": "MODELCATALOG_ROUTER_PORT", "value": str(DEFAULT_PORT)},
             {"name": "MODELCATALOG_ROUTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            *store_env(inputs),
         ],
         "ports": [{"name": "http", "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
         "readinessProbe": _probe("/readyz", tls),
@@ -161,6 +190,9 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
         ]
         container["volumeMounts"] = [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}]
         pod["volumes"] = [{"name": "tls", "secret": {"secretName": inputs.tls_secret}}]
+    if _store(inputs):
+        container.setdefault("volumeMounts", []).append({"name": "store", "mountPath": STORE_MOUNT, "readOnly": True})
+        pod.setdefault("volumes", []).append({"name": "store", "secret": {"secretName": STORE_SECRET}})
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

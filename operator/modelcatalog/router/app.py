@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 
-from modelcatalog.router import lifecycle
+from modelcatalog.router import lifecycle, limits
 from modelcatalog.router.auth import Authenticator, Reviewer, credential
 from modelcatalog.router.errors import RouterError, error_response
 from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model, with_usage_reported
@@ -19,6 +20,7 @@ from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, 
 from modelcatalog.router.picker import PodLoad, choose_deployment
 from modelcatalog.router.settings import RouterSettings
 from modelcatalog.router.state import ClusterState, Deployment, Endpoint, Pod, is_serverless
+from modelcatalog.router.store import Store
 
 APIS = ("chat/completions", "completions", "embeddings", "rerank")
 BACKEND_CONNECTIONS = 1000
@@ -38,6 +40,8 @@ class Router:
         self.rng = rng or random.Random()  # noqa: S311 (traffic split, not security)
         self.load = PodLoad(self.rng)
         self._session: aiohttp.ClientSession | None = None
+        store = Store(settings.store) if settings.store is not None else None
+        self.meter = limits.Meter(store, settings.store_fail_open, settings.default_max_tokens)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -55,6 +59,7 @@ class Router:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self.meter.close()
 
     async def api(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -76,7 +81,7 @@ class Router:
             if retired is not None:
                 raise retired
             path = "/v1/" + request.match_info["api"]
-            response = await self._forward(request, deployment, path, body, payload, started)
+            response = await self._metered_forward(request, endpoint, deployment, path, body, payload, started)
         except RouterError as error:
             REJECTIONS.labels(error.code).inc()
             response = error_response(error)
@@ -113,6 +118,29 @@ class Router:
 
     def _has_ready_pod(self, deployment: Deployment) -> bool:
         return bool(self.state.ready_pods(deployment.name))
+
+    async def _metered_forward(
+        self,
+        request: web.Request,
+        endpoint: Endpoint,
+        deployment: Deployment,
+        path: str,
+        body: bytes,
+        payload: dict[str, Any],
+        started: float,
+    ) -> web.StreamResponse:
+        """A serverless endpoint's request is admitted by its rate limits first and settled when it has ended."""
+        serverless = self.state.serverless.get(endpoint.name) if is_serverless(deployment) else None
+        if serverless is None:
+            return await self._forward(request, deployment, path, body, payload, started)
+        admission = await self.meter.admit(request, serverless, body, payload)
+        try:
+            response = await self._forward(request, deployment, path, body, payload, started)
+        except BaseException:
+            await self.meter.settle(admission, None)  # the reservation goes back
+            raise
+        await self.meter.settle(admission, response)
+        return response
 
     async def _forward(
         self,
@@ -181,14 +209,24 @@ class Router:
         return web.json_response({"object": "list", "data": data})
 
     async def usage(self, request: web.Request) -> web.Response:
-        """The token counts of the endpoints the key opens (this replica's, since it started)."""
+        """The token counts of the endpoints the key opens (this replica's, since it started) and, for a
+        serverless endpoint, today's and this month's usage and cost from the store."""
         try:
             names = await self.auth.usable_endpoints(credential(request.headers))
+            data = [{"endpoint": name, **metered(name), **await self._stored_usage(name)} for name in names]
         except RouterError as error:
             REJECTIONS.labels(error.code).inc()
             return error_response(error)
-        data = [{"endpoint": name, **metered(name)} for name in names]
         return web.json_response({"object": "list", "data": data})
+
+    async def _stored_usage(self, name: str) -> dict[str, Any]:
+        serverless = self.state.serverless.get(name)
+        if serverless is None:
+            return {}
+        try:
+            return await self.meter.usage(serverless) or {}
+        except (RedisError, OSError) as error:
+            raise RouterError(503, "The usage store is unavailable; retry later.", "store_unavailable") from error
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -244,4 +282,5 @@ def build_app(router: Router) -> web.Application:
 
     app.on_cleanup.append(close)
     app.on_response_prepare.append(lifecycle.add_headers)
+    app.on_response_prepare.append(limits.add_headers)
     return app

@@ -14,6 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from modelcatalog.router.errors import RouterError
+from modelcatalog.router.limits import CHUNKS, USAGE
 from modelcatalog.router.metrics import FIRST_TOKEN, count_usage
 from modelcatalog.router.settings import CONNECT_TIMEOUT_SECONDS
 from modelcatalog.router.state import Deployment, Pod
@@ -61,13 +62,14 @@ class UsageScanner:
 
     def __init__(self) -> None:
         self.usage: Any = None
+        self.chunks = 0  # events with generated text: the count when the backend sends no usage
         self._partial = b""
 
     def feed(self, chunk: bytes) -> None:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()[-MAX_PARTIAL_LINE:]
         for line in lines:
-            if b'"usage"' in line and line.startswith(b"data:"):
+            if line.startswith(b"data:") and (b'"usage"' in line or self.usage is None):
                 self._read(line[5:])
 
     def _read(self, data: bytes) -> None:
@@ -75,8 +77,19 @@ class UsageScanner:
             event = json.loads(data)
         except ValueError:
             return
-        if isinstance(event, dict) and event.get("usage"):
+        if not isinstance(event, dict):
+            return
+        if event.get("usage"):
             self.usage = event["usage"]
+        elif any(_generated(choice) for choice in event.get("choices") or []):
+            self.chunks += 1
+
+
+def _generated(choice: Any) -> bool:
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    return bool((delta.get("content") if isinstance(delta, dict) else None) or choice.get("text"))
 
 
 async def exchange(
@@ -135,11 +148,15 @@ async def relay_whole(upstream: aiohttp.ClientResponse, deployment: Deployment, 
         raise _timed_out(deployment) from error
     except aiohttp.ClientError as error:
         raise RouterError(502, f"The model server failed: {type(error).__name__}.", "backend_error") from error
+    usage = None
     if upstream.status < 300 and upstream.content_type == "application/json" and b'"usage"' in data:
         with contextlib.suppress(ValueError, AttributeError):
-            count_usage(deployment.endpoint, json.loads(data).get("usage"))
+            usage = json.loads(data).get("usage")
+            count_usage(deployment.endpoint, usage)
     content_type = upstream.headers.get("Content-Type", "application/json")
-    return web.Response(status=upstream.status, body=data, headers={"Content-Type": content_type})
+    response = web.Response(status=upstream.status, body=data, headers={"Content-Type": content_type})
+    response[USAGE] = usage
+    return response
 
 
 async def relay_stream(
@@ -170,4 +187,6 @@ async def relay_stream(
     except ConnectionResetError:
         upstream.close()
     count_usage(endpoint, scanner.usage)
+    response[USAGE] = scanner.usage
+    response[CHUNKS] = scanner.chunks
     return response

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelcatalog.router.store import StoreSettings
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -14,6 +16,8 @@ DEFAULT_QUEUE_WAIT_SECONDS = 2.0
 # Pods tried per request when connections are refused (the first one included).
 DEFAULT_CONNECT_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 5.0
+# Completion tokens reserved at admission for a request that names no max_tokens (serverless rate limits).
+DEFAULT_MAX_TOKENS = 1024
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class RouterSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     queue_wait_seconds: float = DEFAULT_QUEUE_WAIT_SECONDS
     connect_attempts: int = DEFAULT_CONNECT_ATTEMPTS
+    # The serverless store (router/store.py): none, no limits and no shared usage.
+    store: StoreSettings | None = None
+    store_fail_open: bool = True
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RouterSettings:
@@ -55,6 +63,9 @@ class RouterSettings:
             max_body_bytes=int(env.get("MODELCATALOG_ROUTER_MAX_BODY_BYTES", cls.max_body_bytes)),
             queue_wait_seconds=float(env.get("MODELCATALOG_ROUTER_QUEUE_WAIT_SECONDS", cls.queue_wait_seconds)),
             connect_attempts=int(env.get("MODELCATALOG_ROUTER_CONNECT_ATTEMPTS", cls.connect_attempts)),
+            store=StoreSettings.from_env("MODELCATALOG_ROUTER_", env),
+            store_fail_open=env.get("MODELCATALOG_ROUTER_STORE_FAIL_OPEN", "true").lower() != "false",
+            default_max_tokens=int(env.get("MODELCATALOG_ROUTER_DEFAULT_MAX_TOKENS", cls.default_max_tokens)),
         )
 
 
