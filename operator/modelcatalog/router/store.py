@@ -209,7 +209,7 @@ class Store:
 
     async def admit(self, endpoint: str, requests_per_minute: int, tokens_per_minute: int, reserve: int) -> Decision:
         ticket = uuid.uuid4().hex
-        args = [ticket, requests_per_minute, tokens_per_minute, reserve, self.window_ms]
+        args: list[str | int] = [ticket, requests_per_minute, tokens_per_minute, reserve, self.window_ms]
         found = await self._admit(keys=limit_keys(endpoint), args=args)
         admitted, requests, tokens, reset, wait_requests, wait_tokens = (int(v) for v in found)
         return Decision(bool(admitted), ticket, requests, tokens, reset, wait_requests, wait_tokens)
@@ -228,7 +228,7 @@ class Store:
         """Replace the ticket's reservation with the tokens used and, when `metered`, add the request to the
         endpoint's usage; one atomic script (a ticket of None only meters: admitted while the store was down)."""
         keys = limit_keys(endpoint) + usage_keys(endpoint, uid, day)
-        args = [
+        args: list[str | int] = [
             ticket or "-",
             input_tokens + output_tokens,
             1 if metered else 0,
