@@ -27,6 +27,7 @@ pytestmark = [
 TOTAL = 1000
 CLIENTS = 20
 LIMIT = 40  # requests per minute in the limit tests
+WINDOW_SLACK_SECONDS = 55  # a limit run must end within the minute its first request opened
 
 
 @pytest.fixture(scope="module")
@@ -81,23 +82,18 @@ def endpoint(kube: Kube, namespace: str, name: str, requests: int, tokens: int) 
     return secret
 
 
-async def one_request(ip: str, secret: str, name: str, n: int) -> openai.types.CompletionUsage | None:
-    client = openai.AsyncOpenAI(base_url=f"http://{ip}:{ROUTER_PORT}/v1", api_key=secret, max_retries=0, timeout=30)
+async def one_request(client: openai.AsyncOpenAI, name: str, n: int) -> openai.types.CompletionUsage | None:
+    """Request `n`: streamed when odd; prompts of 1-7 words, max_tokens 1-5."""
     words = " ".join(f"w{i}" for i in range(1 + n % 7))
     messages: Any = [{"role": "user", "content": words}]
-    try:
-        if n % 2:
-            stream = await client.chat.completions.create(
-                model=name, messages=messages, stream=True, max_tokens=1 + n % 5
-            )
-            usage = None
-            async for chunk in stream:
-                usage = chunk.usage or usage
-            return usage
-        reply = await client.chat.completions.create(model=name, messages=messages, max_tokens=1 + n % 5)
-        return reply.usage
-    finally:
-        await client.close()
+    if n % 2:
+        stream = await client.chat.completions.create(model=name, messages=messages, stream=True, max_tokens=1 + n % 5)
+        usage = None
+        async for chunk in stream:
+            usage = chunk.usage or usage
+        return usage
+    reply = await client.chat.completions.create(model=name, messages=messages, max_tokens=1 + n % 5)
+    return reply.usage
 
 
 def test_usage_equals_the_model_servers_counts_across_a_graceful_router_restart(
@@ -115,17 +111,24 @@ def test_usage_equals_the_model_servers_counts_across_a_graceful_router_restart(
     async def client(worker: int) -> None:
         nonlocal done
         rng = random.Random(worker)  # noqa: S311
+        clients: dict[str, openai.AsyncOpenAI] = {}  # one keep-alive client per router
         for n in range(worker, TOTAL, CLIENTS):
             while True:
-                ips = ready_routers_cached()
+                ip = rng.choice(ready_routers_cached())
+                if ip not in clients:
+                    clients[ip] = openai.AsyncOpenAI(
+                        base_url=f"http://{ip}:{ROUTER_PORT}/v1", api_key=secret, max_retries=0, timeout=60
+                    )
                 try:
-                    await one_request(rng.choice(ips), secret, name, n)
+                    await one_request(clients[ip], name, n)
                     break
                 except openai.APIConnectionError:
                     await asyncio.sleep(0.1)  # that router is going: another one
             done += 1
             if done == TOTAL // 2:
                 halfway.set()
+        for opened in clients.values():
+            await opened.close()
 
     routers: list[str] = ready_routers(kube, namespace)
 
@@ -176,20 +179,24 @@ def test_usage_equals_the_model_servers_counts_across_a_graceful_router_restart(
     assert status(kube, namespace, name)["usage"]["cost"] == "0.000000"  # the test bed's pool sets no prices
 
 
-async def hammer(ips: list[str], secret: str, name: str, seconds: float) -> tuple[int, list[httpx2.Response]]:
-    """CLIENTS clients sending requests as fast as they are answered for `seconds`; (accepted, refusals)."""
+async def hammer(ips: list[str], secret: str, name: str, total: int) -> tuple[int, list[httpx2.Response]]:
+    """CLIENTS concurrent clients sending `total` requests in all, spread over the routers; (accepted, refusals)."""
     accepted = 0
     refused: list[httpx2.Response] = []
-    deadline = time.monotonic() + seconds
     body = {"model": name, "messages": [{"role": "user", "content": "a b"}], "max_tokens": 2}
 
     async def client(worker: int) -> None:
         nonlocal accepted
-        async with httpx2.AsyncClient(timeout=30) as http:
-            while time.monotonic() < deadline:
-                ip = ips[worker % len(ips)]
-                found = await http.post(f"http://{ip}:{ROUTER_PORT}/v1/chat/completions", json=body,
-                                        headers={"api-key": secret})  # fmt: skip
+        async with httpx2.AsyncClient(timeout=60) as http:
+            for n in range(worker, total, CLIENTS):
+                ip = ips[n % len(ips)]
+                found = None
+                while found is None:
+                    try:
+                        found = await http.post(f"http://{ip}:{ROUTER_PORT}/v1/chat/completions", json=body,
+                                                headers={"api-key": secret})  # fmt: skip
+                    except httpx2.ConnectError:  # a router pod that looks ready before it listens: not sent
+                        await asyncio.sleep(0.2)
                 if found.status_code == 200:
                     accepted += 1
                 else:
@@ -205,8 +212,12 @@ def test_the_limit_holds_across_router_replicas(installed: Kube, namespace: str,
     name = f"limited-{uuid.uuid4().hex[:4]}"
     secret = endpoint(kube, namespace, name, requests=LIMIT, tokens=100_000_000)
     ips = ready_routers(kube, namespace)[:replicas]
-    accepted, refused = asyncio.run(hammer(ips, secret, name, seconds=4))
-    print(f"\n{replicas} router(s): {accepted} accepted of {accepted + len(refused)} within a minute, limit {LIMIT}")
+    started = time.monotonic()
+    accepted, refused = asyncio.run(hammer(ips, secret, name, total=3 * LIMIT))
+    elapsed = time.monotonic() - started
+    print(f"\n{replicas} router(s): {accepted} of {3 * LIMIT} accepted in {elapsed:.1f} s, limit {LIMIT}/minute")
+    if elapsed >= WINDOW_SLACK_SECONDS:  # the window slid during the run: more may pass, rightly
+        pytest.skip(f"the {3 * LIMIT} requests took {elapsed:.0f} s on this machine, not all within one minute")
     assert LIMIT <= accepted <= LIMIT * 1.1
     assert refused and all(r.status_code == 429 for r in refused)
     sample = refused[-1]
