@@ -26,7 +26,7 @@ from typing import Any
 import kubernetes
 
 from bench.router import router_overhead
-from bench.serverless import metering
+from bench.serverless import metering, status_delay
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
@@ -318,6 +318,7 @@ def main() -> None:
     parser.add_argument("--no-litellm", action="store_true", help="router: skip the LiteLLM proxy")
     parser.add_argument("--profile", action="store_true", help="router: py-spy profile of the router at 20")
     parser.add_argument("--serverless-count", type=int, default=500, help="serverless: requests at concurrency 1")
+    parser.add_argument("--status", action="store_true", help="serverless: also the delay to status.usage (a cluster)")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]} ({sys.executable})")
     if args.which in ("all", "latency"):
@@ -332,6 +333,8 @@ def main() -> None:
         router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
     if args.which in ("all", "serverless"):
         metering(args.serverless_count)
+        if args.status:
+            status_delay()
     if args.which in ("all", "faults"):
         faults(args.fuzz_count, args.burst_count)
 

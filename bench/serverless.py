@@ -176,3 +176,83 @@ def metering(count: int) -> None:
         print(f"  {label}: {json.dumps(rounded(value))}")
     plain, stored = figures["without store"], figures["with store"]
     print(f"  overhead per request at concurrency 1: {stored['p50_ms'] - plain['p50_ms']:+.2f} ms (p50)")
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
+
+
+def status_delay(samples: int = 5) -> None:
+    """A local cluster with the operator and its pod runner: one request at a time through the workspace
+    router, then the time until the endpoint's status.usage counts it."""
+    import base64
+    import subprocess
+
+    from modelcatalog.localcluster import LocalCluster
+    from modelcatalog.localcluster.launcher import OperatorProcess
+
+    cluster = LocalCluster("bench-serverless")
+    cluster.up()
+    cluster.install()
+    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs")
+    operator.start()
+
+    def get(*args: str) -> Any:
+        return json.loads(cluster.kubectl("get", *args, "-o", "json"))
+
+    def wait(probe: Any, timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = probe()
+            if found:
+                return found
+            time.sleep(0.05)
+        raise TimeoutError(what)
+
+    try:
+        cluster.kubectl("create", "namespace", "modelcatalog-serverless", check=False)
+        cluster.kubectl("create", "namespace", "bench")
+        manifest = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ServerlessEndpoint",
+                    "metadata": {"name": "delay", "namespace": "bench"},
+                    "spec": {"model": "phi-3-mini-4k-instruct"}}  # fmt: skip
+        cluster.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+        wait(lambda: get("serverlessendpoint", "delay", "-n", "bench").get("status", {}).get("phase") == "Ready",
+             180, "endpoint Ready")  # fmt: skip
+        secret = get("secret", "delay-keys", "-n", "bench")
+        key = base64.b64decode(secret["data"]["primary"]).decode()
+
+        def router_ip() -> str | None:
+            pods = get("pods", "-n", "bench", "-l", "app.kubernetes.io/component=router")["items"]
+            ready = [p["status"]["podIP"] for p in pods if is_ready(p)]
+            return ready[0] if ready else None
+
+        ip = wait(router_ip, 90, "a ready router")
+        body = json.dumps({"model": "delay", "messages": [{"role": "user", "content": "a b"}]})
+        url = f"http://{ip}:8080/v1/chat/completions"
+
+        def ask() -> bool:
+            result = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url, "-H",
+                                     f"api-key: {key}", "-H", "Content-Type: application/json", "-d", body],
+                                    capture_output=True, text=True, check=False)  # fmt: skip
+            return result.stdout == "200"
+
+        wait(ask, 60, "the router serving the endpoint")
+        asked = 1
+
+        def counted() -> int:
+            usage = get("serverlessendpoint", "delay", "-n", "bench").get("status", {}).get("usage") or {}
+            return int(usage.get("requests", 0))
+
+        delays = []
+        for _ in range(samples):
+            wait(lambda n=asked: counted() == n, 60, "the earlier requests in status.usage")
+            assert ask()
+            asked += 1
+            answered = time.monotonic()
+            wait(lambda n=asked: counted() == n, 60, "status.usage")
+            delays.append(time.monotonic() - answered)
+        print(f"request -> status.usage (read every {operator.env.get('MODELCATALOG_SERVERLESS_USAGE_SECONDS', '5')}"
+              f" s): median {statistics.median(delays):.2f} s, max {max(delays):.2f} s over {samples}")  # fmt: skip
+    finally:
+        operator.stop()
+        cluster.down()
