@@ -85,3 +85,18 @@ def test_tls_mounts_the_secret_probes_https_and_serves_443() -> None:
 def test_url_names_the_router_service() -> None:
     assert url("team-a", tls=False) == "http://modelcatalog-router.team-a.svc.cluster.local/v1"
     assert url("team-a", tls=True) == "https://modelcatalog-router.team-a.svc.cluster.local/v1"
+
+
+def test_with_a_store_the_router_gets_its_url_and_the_password_as_a_mounted_secret_only() -> None:
+    settings = Settings(serverless_store_url="redis://redis.platform:6379/0", serverless_store_password="s3cret")
+    objects = by_kind(render(RouterInputs("team-a", settings)))
+    secret = objects["Secret"]
+    assert secret["metadata"]["name"] == "modelcatalog-router-store" and set(secret["data"]) == {"password"}
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELCATALOG_ROUTER_STORE_URL"] == "redis://redis.platform:6379/0"
+    assert env["MODELCATALOG_ROUTER_STORE_PASSWORD_FILE"] == "/etc/modelcatalog/store/password"
+    assert "s3cret" not in str(objects["Deployment"]) and "s3cret" not in repr(settings)
+    assert {"name": "store", "secret": {"secretName": "modelcatalog-router-store"}} in pod["volumes"]
+    assert "Secret" not in by_kind(render(RouterInputs("team-a", Settings())))  # no store: nothing to hold
