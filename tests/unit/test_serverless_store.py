@@ -119,7 +119,7 @@ def test_estimates_and_header_formats() -> None:
 
 
 def test_chunks_are_counted_when_a_stream_reports_no_usage() -> None:
-    scanner = UsageScanner()
+    scanner = UsageScanner(count_chunks=True)
     events = [{"choices": [{"delta": {"content": w}}]} for w in ("a", " b", " c")]
     events.append({"choices": [{"delta": {"content": ""}, "finish_reason": "stop"}]})
     scanner.feed(b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n")

@@ -17,7 +17,7 @@ from modelcatalog.router.errors import RouterError
 from modelcatalog.router.limits import CHUNKS, USAGE
 from modelcatalog.router.metrics import FIRST_TOKEN, count_usage
 from modelcatalog.router.settings import CONNECT_TIMEOUT_SECONDS
-from modelcatalog.router.state import Deployment, Pod
+from modelcatalog.router.state import Deployment, Pod, is_serverless
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ def with_usage_reported(body: bytes, payload: dict[str, Any]) -> bytes:
 class UsageScanner:
     """Finds the last non-null `usage` in an SSE stream without holding more than one partial line."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_chunks: bool = False) -> None:
         self.usage: Any = None
+        self.count_chunks = count_chunks  # metered (serverless) streams: parse every event until a usage comes
         self.chunks = 0  # events with generated text: the count when the backend sends no usage
         self._partial = b""
 
@@ -69,7 +70,7 @@ class UsageScanner:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()[-MAX_PARTIAL_LINE:]
         for line in lines:
-            if line.startswith(b"data:") and (b'"usage"' in line or self.usage is None):
+            if line.startswith(b"data:") and (b'"usage"' in line or (self.count_chunks and self.usage is None)):
                 self._read(line[5:])
 
     def _read(self, data: bytes) -> None:
@@ -125,7 +126,7 @@ async def exchange(
         if upstream.status >= 500:
             raise RouterError(502, f"The model server answered {upstream.status}.", "backend_error")
         if stream and upstream.content_type == "text/event-stream":
-            return await relay_stream(request, upstream, deployment.endpoint, started)
+            return await relay_stream(request, upstream, deployment.endpoint, started, is_serverless(deployment))
         return await relay_whole(upstream, deployment, deadline)
     finally:
         upstream.release()
@@ -160,7 +161,7 @@ async def relay_whole(upstream: aiohttp.ClientResponse, deployment: Deployment, 
 
 
 async def relay_stream(
-    request: web.Request, upstream: aiohttp.ClientResponse, endpoint: str, started: float
+    request: web.Request, upstream: aiohttp.ClientResponse, endpoint: str, started: float, metered: bool = False
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         status=upstream.status,
@@ -170,7 +171,7 @@ async def relay_stream(
         },
     )
     await response.prepare(request)
-    scanner = UsageScanner()
+    scanner = UsageScanner(count_chunks=metered)
     first = True
     try:
         async for chunk in upstream.content.iter_any():
