@@ -1,4 +1,4 @@
-"""`python -m bench [latency|burst|network|router|faults|all]`: figures for docs/performance.md.
+"""`python -m bench [latency|burst|network|router|faults|serverless|all]`: figures for docs/performance.md.
 
 burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
 
@@ -26,6 +26,7 @@ from typing import Any
 import kubernetes
 
 from bench.router import router_overhead
+from bench.serverless import metering, status_delay
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
@@ -303,7 +304,10 @@ def faults(fuzz_count: int, burst_count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router", "faults"]
+        "which",
+        nargs="?",
+        default="all",
+        choices=["all", "latency", "burst", "network", "router", "faults", "serverless"],
     )
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
@@ -313,6 +317,8 @@ def main() -> None:
     parser.add_argument("--router-count", type=int, default=500, help="router: requests at concurrency 1 (2x at 20)")
     parser.add_argument("--no-litellm", action="store_true", help="router: skip the LiteLLM proxy")
     parser.add_argument("--profile", action="store_true", help="router: py-spy profile of the router at 20")
+    parser.add_argument("--serverless-count", type=int, default=500, help="serverless: requests at concurrency 1")
+    parser.add_argument("--status", action="store_true", help="serverless: also the delay to status.usage (a cluster)")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]} ({sys.executable})")
     if args.which in ("all", "latency"):
@@ -325,6 +331,10 @@ def main() -> None:
         network([1, 200])
     if args.which in ("all", "router"):
         router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
+    if args.which in ("all", "serverless"):
+        metering(args.serverless_count)
+        if args.status:
+            status_delay()
     if args.which in ("all", "faults"):
         faults(args.fuzz_count, args.burst_count)
 

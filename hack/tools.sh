@@ -3,6 +3,8 @@
 #   1. directories given in the environment (MODELCATALOG_TOOLS_DIR, KUBEBUILDER_ASSETS),
 #   2. the per-version cache under ${XDG_CACHE_HOME:-~/.cache}/modelcatalog/tools,
 #   3. a build from Go modules through the module proxy (first run: ~15 minutes on 2 cores).
+# Plus redis-server and redis-cli (hack/redis.sh: Debian's packages); without them only the tests of the
+# serverless store skip, saying why.
 # Prints the directory that holds every binary on its last line of stdout.
 set -euo pipefail
 
@@ -95,4 +97,9 @@ if ! has_all "$dest"; then
   log "built in $((SECONDS - start)) s"
 fi
 has_all "$dest" || { log "still missing binaries in $dest"; exit 1; }
+if [[ ! -x "$dest/redis-server" ]]; then
+  link_redis() { [[ -n "${1:-}" && -x "$1/redis-server" ]] && ln -sf "$1/redis-server" "$1/redis-cli" "$dest/"; }
+  link_redis "${MODELCATALOG_TOOLS_DIR:-}" || bash "$here/redis.sh" "$dest" ||
+    log "no redis-server: the serverless store's tests and the demo's metering are skipped"
+fi
 echo "$dest"

@@ -203,6 +203,14 @@ class Settings:
     # The limits an endpoint gets when neither it nor the model's offer sets any.
     serverless_requests_per_minute: int = 60
     serverless_tokens_per_minute: int = 100_000
+    # The serverless store (an existing Redis, docs/serverless.md): rate limits and usage. Unset: no limits,
+    # no usage in status. The password comes from a Secret (the chart's serverlessStore.passwordSecret).
+    serverless_store_url: str | None = None
+    serverless_store_password: str | None = field(default=None, repr=False)
+    # Store down: admit without limits and lose those requests' usage (true), or answer 503 (false).
+    serverless_store_fail_open: bool = True
+    # Seconds between the operator's reads of the usage counters into each endpoint's status.usage.
+    serverless_usage_seconds: float = 5.0
     # --- the admission webhook (docs/policy.md) ---
     # Port of the webhook's TLS server in the operator process; 0: no webhook.
     webhook_port: int = 0
@@ -273,6 +281,14 @@ class Settings:
             ),
             serverless_tokens_per_minute=int(
                 _number(env, "MODELCATALOG_SERVERLESS_TOKENS_PER_MINUTE", cls.serverless_tokens_per_minute, 1, 1e12)
+            ),
+            serverless_store_url=env.get("MODELCATALOG_SERVERLESS_STORE_URL") or None,
+            serverless_store_password=env.get("MODELCATALOG_SERVERLESS_STORE_PASSWORD") or None,
+            serverless_store_fail_open=_flag(
+                env, "MODELCATALOG_SERVERLESS_STORE_FAIL_OPEN", cls.serverless_store_fail_open
+            ),
+            serverless_usage_seconds=_number(
+                env, "MODELCATALOG_SERVERLESS_USAGE_SECONDS", cls.serverless_usage_seconds, 1, 3600
             ),
             webhook_port=int(_number(env, "MODELCATALOG_WEBHOOK_PORT", cls.webhook_port, 0, 65535)),
             webhook_host=env.get("MODELCATALOG_WEBHOOK_HOST", cls.webhook_host),

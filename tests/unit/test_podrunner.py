@@ -154,3 +154,13 @@ def test_a_liveness_url_of_an_ipv6_pod_ip_gets_brackets() -> None:
     assert bracket_ipv6("http://fd00::5:8081/healthz") == "http://[fd00::5]:8081/healthz"
     assert bracket_ipv6("http://127.1.0.7:8081/healthz") == "http://127.1.0.7:8081/healthz"
     assert bracket_ipv6("http://[fd00::5]:8081/healthz") == "http://[fd00::5]:8081/healthz"
+
+
+def test_env_from_a_secret_key_is_read_when_the_process_starts_not_rendered_into_the_launch() -> None:
+    from modelcatalog.localcluster.podrunner import secret_env
+
+    container = {"env": [
+        {"name": "PLAIN", "value": "x"},
+        {"name": "STORE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "store", "key": "password"}}},
+    ]}  # fmt: skip
+    assert secret_env(container) == (("STORE_PASSWORD", "store", "password"),)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import yaml
 
 from modelcatalog import labels
 from modelcatalog.localcluster.cluster import MANIFESTS
-from modelcatalog.render import gateway
+from modelcatalog.render import gateway, router
 from modelcatalog.render.objects import RESTRICTED_CONTAINER, RESTRICTED_POD
 from modelcatalog.render.owners import OWNERSHIP
 from modelcatalog.render.rbac import gateway_rules
 from modelcatalog.settings import Settings
 
 UPSTREAM = Settings(serverless_upstream_url="https://provider.example", serverless_upstream_secret="provider-key")
+STORE = {"serverless_store_url": "redis://redis.platform:6379/0", "serverless_store_password": "s3cret"}
 
 
 def by_kind(settings: Settings, uid: str | None = "ns-uid") -> dict[str, dict[str, object]]:
@@ -20,9 +24,10 @@ def by_kind(settings: Settings, uid: str | None = "ns-uid") -> dict[str, dict[st
 
 
 def test_everything_lives_in_the_serverless_namespace_labelled_as_the_gateways() -> None:
-    objects = gateway.render(UPSTREAM, "ns-uid")
+    objects = gateway.render(replace(UPSTREAM, **STORE), "ns-uid")
     assert [o["kind"] for o in objects] == [
         "ServiceAccount", "Role", "RoleBinding", "ClusterRoleBinding", "Deployment", "Service", "NetworkPolicy",
+        "Secret",
     ]  # fmt: skip
     for obj in objects:
         meta = obj["metadata"]
@@ -97,3 +102,24 @@ def test_the_routers_target_is_the_gateway_services_cluster_ip() -> None:
     assert gateway.address({"spec": {"clusterIP": "None"}}) is None
     assert gateway.address(None) is None
     assert gateway.ready_replicas({"status": {"readyReplicas": 2}}) == 2 and gateway.ready_replicas(None) == 0
+
+
+def test_only_the_gateway_gets_the_stores_password_as_a_mounted_secret() -> None:
+    settings = Settings(**STORE)
+    objects = render_all(settings)
+    secret = objects["Secret"]
+    assert secret["metadata"]["namespace"] == "modelcatalog-serverless" and set(secret["data"]) == {"password"}
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELCATALOG_ROUTER_STORE_URL"] == "redis://redis.platform:6379/0"
+    assert env["MODELCATALOG_ROUTER_STORE_PASSWORD_FILE"] == "/etc/modelcatalog/store/password"
+    assert "s3cret" not in str(objects["Deployment"]) and "s3cret" not in repr(settings)
+    assert {"name": "store", "secret": {"secretName": "modelcatalog-gateway-store"}} in pod["volumes"]
+    assert "Secret" not in render_all(Settings())  # no store: nothing to hold
+    workspace = router.render(router.RouterInputs("team-a", settings))
+    assert "s3cret" not in str(workspace) and "STORE" not in str(workspace)  # workspaces never see the store
+
+
+def render_all(settings: Settings) -> dict[str, Any]:
+    return {o["kind"]: o for o in gateway.render(settings)}

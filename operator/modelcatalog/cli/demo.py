@@ -15,11 +15,14 @@ from modelcatalog.cli.errors import CliError, ExitCode
 from modelcatalog.localcluster import ClusterStartError, LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
 from modelcatalog.localcluster.launcher import TESTBED_VALUES
+from modelcatalog.localcluster.store import read_settings
 
 NAMESPACE = "demo"
 RELEASE, SYSTEM = "modelcatalog", "modelcatalog-system"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")
 PENDING = "mixtral-large"
+SERVERLESS = "phi-mini"  # examples/serverless.yaml
+STORE_SECRET = "modelcatalog-serverless-store"  # noqa: S105 (a Secret's name)
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     done(started)
     tour(cluster)
     call_through_router(cluster)
+    serverless_usage(cluster)
     return ExitCode.OK
 
 
@@ -76,12 +80,45 @@ def install_chart(cluster: LocalCluster) -> None:
     helm = [
         cluster.tool("helm"), "--kubeconfig", str(cluster.kubeconfig), "install", RELEASE,
         str(REPO_ROOT / "charts" / "modelcatalog"), "-n", SYSTEM, "--create-namespace", "--timeout", "2m",
-        "-f", str(TESTBED_VALUES),
+        "-f", str(TESTBED_VALUES), *store_values(cluster),
     ]  # fmt: skip
     result = subprocess.run(helm, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise CliError(f"helm install failed: {result.stderr.strip()}")
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+def store_values(cluster: LocalCluster) -> list[str]:
+    """The cluster's redis-server as the chart's existing serverless store: its password in a Secret."""
+    found = read_settings(cluster.store_settings)
+    if not found:
+        return []
+    cluster.kubectl("create", "namespace", SYSTEM, check=False)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": STORE_SECRET, "namespace": SYSTEM},
+              "stringData": {"password": found["password"]}}  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    return ["--set", f"serverless.store.url={found['url']}", "--set", f"serverless.store.passwordSecret={STORE_SECRET}"]
+
+
+def serverless_usage(cluster: LocalCluster, timeout: float = 120) -> None:
+    """A chat completion on the serverless example, then its status: URL, prices, limits and usage."""
+    address = router_address(cluster)
+    secret = json.loads(cluster.kubectl("get", "secret", f"{SERVERLESS}-keys", "-n", NAMESPACE, "-o", "json"))
+    key = base64.b64decode(secret["data"]["primary"]).decode()
+    print(f"--- A chat completion on the serverless endpoint {SERVERLESS} (the shared pool), then its status")
+    deadline = time.monotonic() + timeout
+    status, _ = chat(f"http://{address}/v1/chat/completions", key, model=SERVERLESS)
+    while status != 200 and time.monotonic() < deadline:  # the pool may still be starting
+        time.sleep(2)
+        status, _ = chat(f"http://{address}/v1/chat/completions", key, model=SERVERLESS)
+    print(f"    HTTP {status}")
+    while time.monotonic() < deadline:
+        found = json.loads(cluster.kubectl("get", "serverlessendpoint", SERVERLESS, "-n", NAMESPACE, "-o", "json"))
+        if (found.get("status") or {}).get("usage") or not read_settings(cluster.store_settings):
+            break
+        time.sleep(1)
+    shown = {k: found.get("status", {}).get(k) for k in ("url", "pricing", "rateLimits", "usage")}
+    print("    " + json.dumps(shown, indent=2).replace("\n", "\n    "))
 
 
 def router_address(cluster: LocalCluster, timeout: float = 90) -> str:
@@ -99,8 +136,8 @@ def router_address(cluster: LocalCluster, timeout: float = 90) -> str:
     raise CliError(f"no router pod of namespace {NAMESPACE} became ready within {timeout:.0f} s")
 
 
-def chat(url: str, key: str | None, timeout: float = 30) -> tuple[int, dict[str, object]]:
-    body = {"model": "llama3-chat", "messages": [{"role": "user", "content": "hello from the model catalog demo"}]}
+def chat(url: str, key: str | None, timeout: float = 30, model: str = "llama3-chat") -> tuple[int, dict[str, object]]:
+    body = {"model": model, "messages": [{"role": "user", "content": "hello from the model catalog demo"}]}
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
     request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")  # noqa: S310 (http)
     try:

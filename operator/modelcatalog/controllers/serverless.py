@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from modelcatalog import API_VERSION, clock
 from modelcatalog.api.base import describe
 from modelcatalog.api.catalog import InstanceTypeSpec
-from modelcatalog.api.serverless import BackendKind, ServerlessEndpointSpec
+from modelcatalog.api.serverless import BackendKind, ServerlessEndpointSpec, ServerlessEndpointStatus, Usage
 from modelcatalog.controllers import notices, work
 from modelcatalog.controllers.cluster import (
     CHILDREN,
@@ -207,8 +207,19 @@ async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     today = clock.today()
     subject, replacement, notice = render.offer_notice(offer, memo.settings, today)
     status = notices.with_notice(status, subject, replacement, notice, today)
-    await work.write_status(memo.client, INFO, body, status)
+    await work.write_status(memo.client, INFO, body, with_usage(memo, key, body, status))
     await notices.announce(memo, KIND, body, status, notice)
+
+
+def with_usage(
+    memo: kopf.Memo, key: tuple[str, str], body: Obj, status: ServerlessEndpointStatus
+) -> ServerlessEndpointStatus:
+    """The usage the store last gave (controllers/usage.py), else the one in status (an operator that just started
+    keeps it until its first read)."""
+    usage = memo.get("usage", {}).get(key)
+    if usage is None and (body.get("status") or {}).get("usage"):
+        usage = Usage.model_validate(body["status"]["usage"])
+    return status.model_copy(update={"usage": usage}) if usage is not None else status
 
 
 async def set_finalizers(memo: kopf.Memo, body: Obj, wanted: list[str]) -> None:

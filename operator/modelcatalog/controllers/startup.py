@@ -12,7 +12,7 @@ from prometheus_client import start_http_server
 
 from modelcatalog import GROUP
 from modelcatalog.catalog.seed import seed as seed_catalog
-from modelcatalog.controllers import work
+from modelcatalog.controllers import usage, work
 from modelcatalog.controllers.catalog import KIND as CATALOG_KIND
 from modelcatalog.controllers.cluster import ClusterView
 from modelcatalog.controllers.peering import Gate
@@ -69,6 +69,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.cluster.start()
     loop = asyncio.get_running_loop()
     memo.background = [loop.create_task(resync_forever(memo)), loop.create_task(memo.gate.follow(memo.cluster.peering))]
+    memo.usage = {}  # (namespace, name) -> status.usage of ServerlessEndpoints, from the serverless store
+    memo.background.append(loop.create_task(usage.poll_forever(memo)))
     if METRICS_PORT:
         start_http_server(METRICS_PORT, addr=METRICS_ADDRESS)
     memo.webhook = await webhook.start(memo) if memo.settings.webhook_port else None

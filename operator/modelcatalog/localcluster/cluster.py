@@ -18,6 +18,8 @@ from pathlib import Path
 import yaml
 
 from modelcatalog.localcluster.nodes import node_manifests
+from modelcatalog.localcluster.store import PORT as STORE_PORT
+from modelcatalog.localcluster.store import RedisProcess, redis_binary
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
@@ -92,6 +94,20 @@ class LocalCluster:
         return self.workdir / "pods" / self.name
 
     @property
+    def store_settings(self) -> Path:
+        """The serverless store's URL and password (JSON, mode 0600); absent when no redis-server is installed."""
+        return self.workdir / f"{self.name}.store.json"
+
+    def store(self) -> RedisProcess | None:
+        """The cluster's redis-server, on the last address of its pod range (kwok hands pod IPs out from the
+        first), or None when hack/redis.sh could not install one."""
+        binary = redis_binary(self.tools)
+        if binary is None:
+            return None
+        host = f"127.{self.loopback_octet}.255.254"
+        return RedisProcess(binary, host, STORE_PORT, self.workdir / "store" / self.name)
+
+    @property
     def runner_pidfile(self) -> Path:
         return self.pods_dir / "podrunner.pid"
 
@@ -136,9 +152,18 @@ class LocalCluster:
             self._wait_ready()
         except ClusterStartError as error:
             raise ClusterStartError(self._failure_report("creating the node pools", str(error))) from error
+        self.start_store()
         if self.run_pods:
             self.start_pod_runner()
         return time.monotonic() - started
+
+    def start_store(self) -> None:
+        store = self.store()
+        if store is None:
+            print("local cluster: no redis-server (hack/redis.sh): serverless endpoints run without limits or usage")
+            return
+        store.start()
+        store.write_settings(self.store_settings)
 
     def start_pod_runner(self) -> None:
         """Real local processes for the pods of known images, for the cluster's lifetime (docs/development.md).
@@ -180,6 +205,10 @@ class LocalCluster:
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; safe to call when nothing runs."""
         self._stop_pod_runner()
+        store = self.store()
+        if store is not None:
+            store.stop()
+        self.store_settings.unlink(missing_ok=True)
         if not self.cluster_dir.exists():
             return
         subprocess.run(

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from modelcatalog.localcluster.cluster import REPO_ROOT as REPO
+from modelcatalog.localcluster.store import read_settings
 
 # The test bed's platform settings, the same the demo gives the chart (testbed-values.yaml): two
 # open-weight models on the platform's own serverless pool (the catalog's serverless offers of them are
@@ -25,6 +26,17 @@ TESTBED_VALUES = Path(__file__).resolve().parent / "testbed-values.yaml"
 TEST_BED_SETTINGS = {
     f"MODELCATALOG_{key}": str(value) for key, value in yaml.safe_load(TESTBED_VALUES.read_text())["settings"].items()
 } | {"MODELCATALOG_ROUTER_LOAD_BALANCER": "true"}
+
+
+def store_env(kubeconfig: Path) -> dict[str, str]:
+    """The operator's settings for the serverless store the local cluster of this kubeconfig runs (if any)."""
+    found = read_settings(kubeconfig.with_suffix(".store.json"))
+    if not found:
+        return {}
+    return {
+        "MODELCATALOG_SERVERLESS_STORE_URL": found["url"],
+        "MODELCATALOG_SERVERLESS_STORE_PASSWORD": found["password"],
+    }
 
 
 def free_port() -> int:
@@ -60,7 +72,7 @@ class OperatorProcess:
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
         self.detached = detached
-        self.env = TEST_BED_SETTINGS | (env or {})
+        self.env = TEST_BED_SETTINGS | store_env(kubeconfig) | (env or {})
         self.source = source
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0

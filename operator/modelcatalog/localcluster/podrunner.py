@@ -27,6 +27,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import random
 import re
 import signal
 import sys
@@ -119,6 +120,7 @@ class Launch:
     service_account: str | None
     probe_scheme: str = "HTTP"
     secret_mounts: tuple[SecretMount, ...] = ()
+    secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, Secret, key) of env valueFrom.secretKeyRef
     pre_stop_seconds: int = 0  # the container's preStop sleep: it keeps serving that long once deleted
 
 
@@ -139,6 +141,13 @@ def secret_mounts(container: dict[str, Any], pod_spec: dict[str, Any]) -> tuple[
         for m in container.get("volumeMounts") or []
         if m.get("name") in secrets
     )
+
+
+def secret_env(container: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    refs = [
+        (item["name"], (item.get("valueFrom") or {}).get("secretKeyRef") or {}) for item in container.get("env") or []
+    ]
+    return tuple((name, ref["name"], ref["key"]) for name, ref in refs if ref.get("name") and ref.get("key"))
 
 
 def remap(value: str, mounts: dict[str, Path]) -> str:
@@ -231,6 +240,7 @@ def launch_for(pod: dict[str, Any], images: dict[str, tuple[str, ...]], api: Api
         service_account=spec.get("serviceAccountName", "default") if automount else None,
         probe_scheme=str(probe.get("scheme", "HTTP")).upper(),
         secret_mounts=secret_mounts(container, spec),
+        secret_env=secret_env(container),
         pre_stop_seconds=pre_stop_seconds(container),
     )
 
@@ -277,6 +287,7 @@ class PodProcess:
                 env["MODELCATALOG_TOKEN_FILE"] = str(await self._token_file())
             try:
                 mounts = await self._write_secret_volumes()
+                env |= await self._secret_env()
             except ApiError as error:  # the kubelet would wait in ContainerCreating
                 log.warning("%s: a Secret volume cannot be mounted yet: %s", launch.key, error)
                 await asyncio.sleep(RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)])
@@ -318,6 +329,17 @@ class PodProcess:
         os.chmod(handle.name, 0o600)
         os.replace(handle.name, target)
         return target
+
+    async def _secret_env(self) -> dict[str, str]:
+        """env valueFrom.secretKeyRef, read as the kubelet would when it starts the container."""
+        found = {}
+        for variable, name, key in self.launch.secret_env:
+            secret = await self.client.get("v1", "Secret", name, self.launch.namespace)
+            value = ((secret or {}).get("data") or {}).get(key)
+            if value is None:
+                raise ApiError(404, "NotFound", f"secret {name!r} has no key {key!r}")
+            found[variable] = base64.b64decode(value).decode()
+        return found
 
     async def _write_secret_volumes(self) -> dict[str, Path]:
         """Each mounted Secret's keys as files (mode 0600) under the workdir; mount path -> local dir."""
@@ -476,6 +498,8 @@ class PodRunner:
         self.proxies[key] = proxies
 
     def backend_for(self, namespace: str, selector: dict[str, str], target: int | str) -> tuple[str, int] | None:
+        """A ready pod behind the Service, chosen at random per connection as kube-proxy's iptables mode does."""
+        backends = []
         for pod in self.pods.values():
             meta = pod["metadata"]
             labels = meta.get("labels") or {}
@@ -486,8 +510,8 @@ class PodRunner:
             containers = (pod.get("spec") or {}).get("containers") or []
             port = next((p for c in containers if (p := resolve_port(c, target)) is not None), None)
             if ready and status.get("podIP") and port is not None:
-                return status["podIP"], port
-        return None
+                backends.append((str(status["podIP"]), port))
+        return random.choice(backends) if backends else None  # noqa: S311 (load spreading, not security)
 
     async def follow(self, path: str, handler: Any) -> None:
         """List, then watch from the list's resourceVersion; list again when the watch expires."""

@@ -14,6 +14,7 @@ namespace: each endpoint's backend, limits and prices), the Deployment, the Serv
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,10 +36,13 @@ OWNS = (
     resource("apps/v1", "Deployment"),
     resource("v1", "Service"),
     resource("networking.k8s.io/v1", "NetworkPolicy"),
+    resource("v1", "Secret"),
 )
 CLUSTER_ROLE = "modelcatalog-serverless-gateway"  # provided by the chart: token reviews, endpoints read-only
 SERVICE_PORT = 80
 UPSTREAM_KEY = "apiKey"  # the key of the upstream credential Secret that holds the provider's API key
+STORE_SECRET = "modelcatalog-gateway-store"  # noqa: S105 (a Secret's name)
+STORE_MOUNT = "/etc/modelcatalog/store"
 
 
 def gateway_labels() -> dict[str, str]:
@@ -65,6 +69,29 @@ def render(settings: Settings, namespace_uid: str | None = None) -> list[dict[st
         deployment(settings),
         service(settings),
         ingress_policy(settings),
+        *([store_secret(settings)] if _store(settings) else []),
+    ]
+
+
+def _store(settings: Settings) -> bool:
+    return bool(settings.serverless_store_url and settings.serverless_store_password)
+
+
+def store_secret(settings: Settings) -> dict[str, Any]:
+    """The serverless store's password, for the gateway alone: it meters and limits every endpoint, and no
+    workspace namespace (whose users may exec into their router) ever holds it."""
+    password = base64.b64encode(str(settings.serverless_store_password).encode()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(settings, STORE_SECRET), "type": "Opaque",
+            "data": {"password": password}}  # fmt: skip
+
+
+def store_env(settings: Settings) -> list[dict[str, Any]]:
+    if not _store(settings):
+        return []
+    return [
+        {"name": "MODELCATALOG_ROUTER_STORE_URL", "value": str(settings.serverless_store_url)},
+        {"name": "MODELCATALOG_ROUTER_STORE_PASSWORD_FILE", "value": f"{STORE_MOUNT}/password"},
+        {"name": "MODELCATALOG_ROUTER_STORE_FAIL_OPEN", "value": str(settings.serverless_store_fail_open).lower()},
     ]
 
 
@@ -126,7 +153,7 @@ def container_env(settings: Settings) -> list[dict[str, Any]]:
         env.append({"name": "MODELCATALOG_SERVERLESS_UPSTREAM_URL", "value": settings.serverless_upstream_url})
     if settings.serverless_upstream_secret:
         env.append({"name": "MODELCATALOG_SERVERLESS_UPSTREAM_SECRET", "value": settings.serverless_upstream_secret})
-    return env
+    return env + store_env(settings)
 
 
 def deployment(settings: Settings) -> dict[str, Any]:
@@ -141,12 +168,15 @@ def deployment(settings: Settings) -> dict[str, Any]:
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": dict(RESTRICTED_CONTAINER),
     }
-    pod = {
+    pod: dict[str, Any] = {
         "serviceAccountName": NAME,
         "securityContext": dict(RESTRICTED_POD),
         "enableServiceLinks": False,
         "containers": [container],
     }
+    if _store(settings):
+        container["volumeMounts"] = [{"name": "store", "mountPath": STORE_MOUNT, "readOnly": True}]
+        pod["volumes"] = [{"name": "store", "secret": {"secretName": STORE_SECRET}}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -169,7 +169,9 @@ class Router:
         url = self._gateway_url(deployment, path)
         headers = self._gateway_headers(request, deployment)
         try:
-            return await exchange(self.session, request, url, body, deployment, stream, started, headers, metered=False)
+            return await exchange(
+                self.session, request, url, body, deployment, stream, started, headers, metered=False, relay_errors=True
+            )
         except ConnectFailed as error:
             raise RouterError(502, "The serverless gateway refused the connection.", "backend_error") from error
 

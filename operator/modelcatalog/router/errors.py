@@ -29,6 +29,7 @@ class RouterError(Exception):
         self.message = message
         self.code = code
         self.param = param
+        self.retry_after: int | None = None  # seconds, sent as Retry-After (429)
 
 
 def error_body(status: int, message: str, code: str, param: str | None = None) -> bytes:
@@ -37,7 +38,9 @@ def error_body(status: int, message: str, code: str, param: str | None = None) -
 
 
 def error_response(error: RouterError) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return web.Response(
         status=error.status,
         body=error_body(error.status, error.message, error.code, error.param),

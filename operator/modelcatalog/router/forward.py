@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from modelcatalog.router.errors import RouterError
+from modelcatalog.router.limits import CHUNKS, USAGE
 from modelcatalog.router.metrics import FIRST_TOKEN, count_usage
 from modelcatalog.router.settings import CONNECT_TIMEOUT_SECONDS
 from modelcatalog.router.state import Deployment
@@ -68,15 +69,17 @@ def with_usage_reported(body: bytes, payload: dict[str, Any]) -> bytes:
 class UsageScanner:
     """Finds the last non-null `usage` in an SSE stream without holding more than one partial line."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_chunks: bool = False) -> None:
         self.usage: Any = None
+        self.count_chunks = count_chunks  # metered (serverless) streams: parse every event until a usage comes
+        self.chunks = 0  # events with generated text: the count when the backend sends no usage
         self._partial = b""
 
     def feed(self, chunk: bytes) -> None:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()[-MAX_PARTIAL_LINE:]
         for line in lines:
-            if b'"usage"' in line and line.startswith(b"data:"):
+            if line.startswith(b"data:") and (b'"usage"' in line or (self.count_chunks and self.usage is None)):
                 self._read(line[5:])
 
     def _read(self, data: bytes) -> None:
@@ -84,8 +87,19 @@ class UsageScanner:
             event = json.loads(data)
         except ValueError:
             return
-        if isinstance(event, dict) and event.get("usage"):
+        if not isinstance(event, dict):
+            return
+        if event.get("usage"):
             self.usage = event["usage"]
+        elif any(_generated(choice) for choice in event.get("choices") or []):
+            self.chunks += 1
+
+
+def _generated(choice: Any) -> bool:
+    if not isinstance(choice, dict):
+        return False
+    delta = choice.get("delta")
+    return bool((delta.get("content") if isinstance(delta, dict) else None) or choice.get("text"))
 
 
 async def exchange(
@@ -98,10 +112,12 @@ async def exchange(
     started: float,
     headers: CIMultiDict[str] | None = None,
     metered: bool = True,
+    relay_errors: bool = False,
 ) -> web.StreamResponse:
     """One attempt; raises ConnectFailed before anything was sent, RouterError for 502/504. `headers`: what to
     send instead of the caller's (less the hop-by-hop and credential ones); `metered`: count the answer's
-    usage for the deployment's endpoint (the serverless gateway does, not the workspace router in front of it)."""
+    usage for the deployment's endpoint (the serverless gateway does, not the workspace router in front of it);
+    `relay_errors`: pass a 5xx answer on as it is (the gateway's, already in the OpenAI error shape)."""
     timeout = deployment.limits.timeout_seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -121,7 +137,7 @@ async def exchange(
     except aiohttp.ClientError as error:
         raise RouterError(502, f"The model server failed: {type(error).__name__}.", "backend_error") from error
     try:
-        if upstream.status >= 500:
+        if upstream.status >= 500 and not relay_errors:
             raise RouterError(502, f"The model server answered {upstream.status}.", "backend_error")
         if stream and upstream.content_type == "text/event-stream":
             return await relay_stream(request, upstream, deployment.endpoint, started, metered)
@@ -149,12 +165,16 @@ async def relay_whole(
         raise _timed_out(deployment) from error
     except aiohttp.ClientError as error:
         raise RouterError(502, f"The model server failed: {type(error).__name__}.", "backend_error") from error
+    usage = None
     if metered and upstream.status < 300 and upstream.content_type == "application/json" and b'"usage"' in data:
         with contextlib.suppress(ValueError, AttributeError):
-            count_usage(deployment.endpoint, json.loads(data).get("usage"))
+            usage = json.loads(data).get("usage")
+            count_usage(deployment.endpoint, usage)
     content_type = upstream.headers.get("Content-Type", "application/json")
     headers = relayed_headers(upstream.headers) | {"Content-Type": content_type}
-    return web.Response(status=upstream.status, body=data, headers=headers)
+    response = web.Response(status=upstream.status, body=data, headers=headers)
+    response[USAGE] = usage
+    return response
 
 
 async def relay_stream(
@@ -166,7 +186,7 @@ async def relay_stream(
         | {"Content-Type": upstream.headers.get("Content-Type", "text/event-stream"), "Cache-Control": "no-cache"},
     )
     await response.prepare(request)
-    scanner = UsageScanner()
+    scanner = UsageScanner(count_chunks=metered)
     first = True
     try:
         async for chunk in upstream.content.iter_any():
@@ -184,4 +204,6 @@ async def relay_stream(
         upstream.close()
     if metered:
         count_usage(endpoint, scanner.usage)
+        response[USAGE] = scanner.usage
+        response[CHUNKS] = scanner.chunks
     return response

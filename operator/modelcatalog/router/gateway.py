@@ -34,11 +34,12 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 
 from modelcatalog import API_VERSION
 from modelcatalog.kube.client import ApiError, KubeClient
 from modelcatalog.render.gateway import UPSTREAM_KEY
-from modelcatalog.router import watch
+from modelcatalog.router import limits, watch
 from modelcatalog.router.app import APIS, BACKEND_CONNECTIONS, parse_json
 from modelcatalog.router.auth import credential
 from modelcatalog.router.errors import RouterError, error_response
@@ -54,7 +55,8 @@ from modelcatalog.router.gatewayauth import GatewayAuth
 from modelcatalog.router.kubeauth import KubeReviewer
 from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, UNKNOWN, metered
 from modelcatalog.router.settings import RouterSettings
-from modelcatalog.router.state import SERVERLESS_PREFIX, Deployment
+from modelcatalog.router.state import SERVERLESS_PREFIX, Deployment, Metering, metering_from_object
+from modelcatalog.router.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class GatewayEndpoint:
     name: str
     kind: str  # Pool or Upstream
     served_model: str
+    meter: Metering  # its limits and prices, from its status
     pool_address: str | None = None  # host:port of the pool's Service
 
     @property
@@ -92,7 +95,9 @@ def endpoint_from_object(obj: dict[str, Any]) -> GatewayEndpoint | None:
         return None
     address = backend.get("address")
     valid = isinstance(address, str) and address.rpartition(":")[2].isdigit()
-    return GatewayEndpoint(meta["namespace"], meta["name"], backend["kind"], str(model), address if valid else None)
+    meter = metering_from_object(obj)
+    pool = address if valid else None
+    return GatewayEndpoint(meta["namespace"], meta["name"], backend["kind"], str(model), meter, pool)
 
 
 @dataclass
@@ -181,6 +186,8 @@ class Gateway:
         self.settings = settings
         self.auth = auth
         self.upstream = upstream
+        store = Store(settings.store) if settings.store is not None else None
+        self.meter = limits.Meter(store, settings.store_fail_open, settings.default_max_tokens)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -196,6 +203,7 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self.meter.close()
 
     async def endpoint(self, request: web.Request) -> GatewayEndpoint:
         """The endpoint the calling workspace router names, in the router's own namespace."""
@@ -226,10 +234,28 @@ class Gateway:
     async def serve(
         self, request: web.Request, endpoint: GatewayEndpoint, path: str, body: bytes, started: float
     ) -> web.StreamResponse:
-        """The serverless pipeline, pool and upstream alike: admission checks (rate limits, the prompt's content
-        filter) belong before the forward, settlement and the completion's filter around the relay; metering
-        is in the relay (router/forward.py count_usage)."""
+        """The serverless pipeline, pool and upstream alike: the rate limits admit the request (reserving its
+        tokens) and settle it with the tokens the backend reported once the response has ended."""
         payload = parse_json(body)
+        admission = await self.meter.admit(request, endpoint.name, endpoint.meter, body, payload)
+        try:
+            response = await self.forward(request, endpoint, path, body, payload, started)
+        except BaseException:
+            await self.meter.settle(admission, None)  # the reservation goes back
+            raise
+        await self.meter.settle(admission, response)
+        return response
+
+    async def forward(
+        self,
+        request: web.Request,
+        endpoint: GatewayEndpoint,
+        path: str,
+        body: bytes,
+        payload: dict[str, Any],
+        started: float,
+    ) -> web.StreamResponse:
+        """To the pool or the upstream provider, with the served model's name, a stream asking for its usage."""
         reported = with_usage_reported(body, payload)  # metered per token: a stream must carry its usage
         if reported is not body:
             body, payload = reported, json.loads(reported)
@@ -266,13 +292,18 @@ class Gateway:
         return self.settings.upstream_url.rstrip("/") + path, headers
 
     async def usage(self, request: web.Request) -> web.Response:
-        """The named endpoint's metered counts (this replica's, since it started)."""
+        """The named endpoint's counts (this replica's, since it started) and, from the store, today's and this
+        month's requests, tokens and cost."""
         try:
             endpoint = await self.endpoint(request)
         except RouterError as error:
             REJECTIONS.labels(error.code).inc()
             return error_response(error)
-        data = [{"endpoint": endpoint.name, **metered(endpoint.key)}]
+        try:
+            stored = await self.meter.usage(endpoint.name, endpoint.meter) or {}
+        except (RedisError, OSError):
+            return error_response(RouterError(503, "The usage store is unavailable; retry later.", "store_unavailable"))
+        data = [{"endpoint": endpoint.name, **metered(endpoint.key), **stored}]
         return web.json_response({"object": "list", "data": data})
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -299,6 +330,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/readyz", gateway.readyz)
     app.router.add_get("/metrics", gateway.metrics)
     app.router.add_route("*", "/{tail:.*}", gateway.not_found)
+    app.on_response_prepare.append(limits.add_headers)
 
     async def close(_: web.Application) -> None:
         await gateway.close()

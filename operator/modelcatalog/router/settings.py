@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelcatalog.router.store import StoreSettings
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -17,6 +19,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 ROUTER = "router"
 GATEWAY = "gateway"
 MODES = (ROUTER, GATEWAY)
+# Completion tokens reserved at admission for a request that names no max_tokens (serverless rate limits).
+DEFAULT_MAX_TOKENS = 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,10 @@ class RouterSettings:
     mode: str = ROUTER
     upstream_url: str | None = None
     upstream_secret: str | None = None
+    # The serverless store (router/store.py): none, no limits and no shared usage.
+    store: StoreSettings | None = None
+    store_fail_open: bool = True
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RouterSettings:
@@ -65,6 +73,9 @@ class RouterSettings:
             connect_attempts=int(env.get("MODELCATALOG_ROUTER_CONNECT_ATTEMPTS", cls.connect_attempts)),
             upstream_url=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_URL") or None,
             upstream_secret=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_SECRET") or None,
+            store=StoreSettings.from_env("MODELCATALOG_ROUTER_", env),
+            store_fail_open=env.get("MODELCATALOG_ROUTER_STORE_FAIL_OPEN", "true").lower() != "false",
+            default_max_tokens=int(env.get("MODELCATALOG_ROUTER_DEFAULT_MAX_TOKENS", cls.default_max_tokens)),
         )
 
 

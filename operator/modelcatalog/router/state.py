@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from modelcatalog import labels
@@ -84,6 +85,18 @@ class Endpoint:
 
     def deployment(self, name: str) -> Deployment | None:
         return next((d for d in self.deployments if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class Metering:
+    """What the operator wrote in a ServerlessEndpoint's status for the router to meter and limit it by."""
+
+    namespace: str
+    uid: str
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    input_price: Decimal | None = None  # per 1M tokens
+    output_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +225,34 @@ def serverless_from_object(obj: dict[str, Any]) -> Serverless | None:
     address = backend.get("gateway")
     valid = isinstance(address, str) and address.rpartition(":")[2].isdigit()
     return Serverless(meta["name"], str(model), address if valid else None)
+
+
+def metering_from_object(obj: dict[str, Any]) -> Metering:
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    limits = status.get("rateLimits") or {}
+    prices = status.get("pricing") or {}
+    return Metering(
+        namespace=str(meta.get("namespace") or ""),
+        uid=str(meta.get("uid") or ""),
+        requests_per_minute=_positive(limits.get("requestsPerMinute")),
+        tokens_per_minute=_positive(limits.get("tokensPerMinute")),
+        input_price=_price(prices.get("inputPer1MTokens")),
+        output_price=_price(prices.get("outputPer1MTokens")),
+    )
+
+
+def _positive(value: object) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _price(value: object) -> Decimal | None:
+    """A price the operator wrote ("0.15"), or None ("not set", absent)."""
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() and price >= 0 else None
 
 
 def pod_from_object(obj: dict[str, Any]) -> Pod | None:
