@@ -17,6 +17,7 @@ from modelcatalog.router.errors import RouterError, error_response
 from modelcatalog.router.forward import PIN_HEADER, ConnectFailed, exchange, with_served_model, with_usage_reported
 from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN, metered
 from modelcatalog.router.picker import PodLoad, choose_deployment
+from modelcatalog.router.safety.config import ContentSafety
 from modelcatalog.router.settings import RouterSettings
 from modelcatalog.router.state import ClusterState, Deployment, Endpoint, Pod, is_serverless
 
@@ -37,6 +38,7 @@ class Router:
         self.auth = Authenticator(state, settings.namespace, reviewer)
         self.rng = rng or random.Random()  # noqa: S311 (traffic split, not security)
         self.load = PodLoad(self.rng)
+        self.safety = ContentSafety(settings.safety, state, self.rng)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -52,6 +54,7 @@ class Router:
         return self._session
 
     async def close(self) -> None:
+        await self.safety.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -129,13 +132,16 @@ class Router:
             reported = with_usage_reported(body, payload)
             if reported is not body:
                 body, payload = reported, json.loads(reported)
+        screening = self.safety.screening(deployment, path)
+        if screening is not None:
+            await screening.check_prompt(payload)
         body = with_served_model(body, payload, deployment)
         stream = payload.get("stream") is True
         tried: set[str] = set()
         for _ in range(self.settings.connect_attempts):
             pod = await self._acquire(deployment, frozenset(tried))
             try:
-                return await exchange(self.session, request, pod, path, body, deployment, stream, started)
+                return await exchange(self.session, request, pod, path, body, deployment, stream, started, screening)
             except ConnectFailed:
                 tried.add(pod.target)
                 RETRIES.inc()

@@ -15,6 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from modelcatalog.router.errors import RouterError
 from modelcatalog.router.metrics import FIRST_TOKEN, count_usage
+from modelcatalog.router.safety.screen import Screening
 from modelcatalog.router.settings import CONNECT_TIMEOUT_SECONDS
 from modelcatalog.router.state import Deployment, Pod
 
@@ -88,8 +89,10 @@ async def exchange(
     deployment: Deployment,
     stream: bool,
     started: float,
+    screening: Screening | None = None,
 ) -> web.StreamResponse:
-    """One attempt; raises ConnectFailed before anything was sent, RouterError for 502/504."""
+    """One attempt; raises ConnectFailed before anything was sent, RouterError for 502/504. With a screening,
+    the completion is screened on its way back (router/safety/screen.py)."""
     timeout = deployment.limits.timeout_seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -112,8 +115,8 @@ async def exchange(
         if upstream.status >= 500:
             raise RouterError(502, f"The model server answered {upstream.status}.", "backend_error")
         if stream and upstream.content_type == "text/event-stream":
-            return await relay_stream(request, upstream, deployment.endpoint, started)
-        return await relay_whole(upstream, deployment, deadline)
+            return await relay_stream(request, upstream, deployment.endpoint, started, screening)
+        return await relay_whole(upstream, deployment, deadline, screening)
     finally:
         upstream.release()
 
@@ -127,7 +130,9 @@ def _timed_out(deployment: Deployment) -> RouterError:
     )
 
 
-async def relay_whole(upstream: aiohttp.ClientResponse, deployment: Deployment, deadline: float) -> web.Response:
+async def relay_whole(
+    upstream: aiohttp.ClientResponse, deployment: Deployment, deadline: float, screening: Screening | None = None
+) -> web.Response:
     try:
         async with asyncio.timeout_at(deadline):
             data = await upstream.read()
@@ -138,12 +143,18 @@ async def relay_whole(upstream: aiohttp.ClientResponse, deployment: Deployment, 
     if upstream.status < 300 and upstream.content_type == "application/json" and b'"usage"' in data:
         with contextlib.suppress(ValueError, AttributeError):
             count_usage(deployment.endpoint, json.loads(data).get("usage"))
+    if screening is not None and upstream.status < 300 and upstream.content_type == "application/json":
+        data = await screening.completion(data)
     content_type = upstream.headers.get("Content-Type", "application/json")
     return web.Response(status=upstream.status, body=data, headers={"Content-Type": content_type})
 
 
 async def relay_stream(
-    request: web.Request, upstream: aiohttp.ClientResponse, endpoint: str, started: float
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    endpoint: str,
+    started: float,
+    screening: Screening | None = None,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         status=upstream.status,
@@ -154,14 +165,19 @@ async def relay_stream(
     )
     await response.prepare(request)
     scanner = UsageScanner()
+    screener = screening.stream() if screening is not None else None
     first = True
     try:
         async for chunk in upstream.content.iter_any():
             if first:
                 FIRST_TOKEN.labels(endpoint).observe(time.monotonic() - started)
                 first = False
-            scanner.feed(chunk)
-            await response.write(chunk)
+            scanner.feed(chunk)  # what the model server produced: metering counts it, screened or not
+            passed = await screener.feed(chunk) if screener is not None else chunk
+            if passed:
+                await response.write(passed)
+        if screener is not None:
+            await response.write(await screener.close())
         await response.write_eof()
     except (aiohttp.ClientError, TimeoutError) as error:
         log.warning("stream from %s ended early: %s", endpoint, type(error).__name__)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from modelcatalog.router.safety.config import SafetySettings
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_PORT = 8080
@@ -32,6 +34,7 @@ class RouterSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     queue_wait_seconds: float = DEFAULT_QUEUE_WAIT_SECONDS
     connect_attempts: int = DEFAULT_CONNECT_ATTEMPTS
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RouterSettings:
@@ -55,6 +58,7 @@ class RouterSettings:
             max_body_bytes=int(env.get("MODELCATALOG_ROUTER_MAX_BODY_BYTES", cls.max_body_bytes)),
             queue_wait_seconds=float(env.get("MODELCATALOG_ROUTER_QUEUE_WAIT_SECONDS", cls.queue_wait_seconds)),
             connect_attempts=int(env.get("MODELCATALOG_ROUTER_CONNECT_ATTEMPTS", cls.connect_attempts)),
+            safety=SafetySettings.from_env(env),
         )
 
 
