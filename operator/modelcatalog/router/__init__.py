@@ -13,4 +13,6 @@
   mode, when the token is valid but may not `score` the deployment that would serve the request.
 - Traffic: weighted random over the endpoint's deployments that have a ready pod (trafficPercent as
   weight); `x-modelcatalog-deployment: <name>` pins one; least outstanding requests across its pods.
+- Content safety (safety/, docs/content-safety.md): a screened deployment's prompt is refused with 400
+  `content_filter`; a blocked completion, streamed or not, ends with `finish_reason: content_filter`.
 """
