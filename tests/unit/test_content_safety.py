@@ -12,11 +12,12 @@ import pytest
 
 from modelcatalog.localcluster import testserver
 from modelcatalog.router.safety.baseline import Baseline, normalise
-from modelcatalog.router.safety.config import ContentSafety, SafetySettings
+from modelcatalog.router.safety.config import ContentSafety
 from modelcatalog.router.safety.filters import Category, FilterError, Role, Scores, Severity, Verdict, judge
 from modelcatalog.router.safety.guard import Guard, scores_from_verdict
 from modelcatalog.router.safety.moderation import Moderation, scores_from_answer
 from modelcatalog.router.safety.screen import StreamScreener, prompt_text
+from modelcatalog.router.safety.settings import SafetySettings
 from modelcatalog.router.state import ClusterState, Deployment, Pod, Serverless
 from tests.unit.routerbed import closed_port, serving
 

@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from modelcatalog.router.safety.config import SafetySettings
+from modelcatalog.router.safety.settings import SafetySettings
 from tests.unit.routerbed import backends, closed_port, deployment, endpoint, router_bed, stats
 
 UNSAFE_REPLY = {"x-test-reply": "Sure. I will kill you now."}

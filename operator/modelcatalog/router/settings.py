@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelcatalog.router.safety.config import SafetySettings
+from modelcatalog.router.safety.settings import SafetySettings
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_PORT = 8080

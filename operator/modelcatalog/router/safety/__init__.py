@@ -5,5 +5,6 @@
 - moderation.py: an OpenAI-style `/v1/moderations` service;
 - guard.py: a guard model (Llama Guard style) deployed from the catalog, reached through the router;
 - screen.py: the request path: the prompt, a whole completion, a stream as it goes;
-- config.py: the router's settings and which endpoint is screened at what threshold.
+- settings.py: the router's settings and which endpoint is screened at what threshold;
+- config.py: the filters those settings choose, and each request's screening.
 """

@@ -1,94 +1,34 @@
-"""The router's content-safety settings (its environment, which the operator renders from its own
-settings) and the filters they choose."""
+"""The router's filters, as its settings choose them, and per request whether and how it is screened."""
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import aiohttp
 
 from modelcatalog.router.safety.baseline import Baseline
-from modelcatalog.router.safety.filters import Filter, Severity
+from modelcatalog.router.safety.filters import Filter
 from modelcatalog.router.safety.guard import Guard
 from modelcatalog.router.safety.moderation import Moderation
 from modelcatalog.router.safety.screen import SCREENED_APIS, Screening
-from modelcatalog.router.state import ClusterState, Deployment, is_serverless
-
-FILTERS = ("baseline", "moderation", "guard")
-DEFAULT_THRESHOLD = Severity.MEDIUM
-DEFAULT_TIMEOUT_SECONDS = 5.0
-PREFIX = "MODELCATALOG_CONTENT_SAFETY_"
+from modelcatalog.router.safety.settings import SafetySettings
+from modelcatalog.router.state import ClusterState, Deployment
 
 
-@dataclass(frozen=True)
-class SafetySettings:
-    # The filters every screened request goes through (all of them; the worst severity counts). Empty: none.
-    filters: tuple[str, ...] = ("baseline",)
-    # Whether a ServerlessEndpoint whose spec does not say is screened.
-    serverless_default: bool = True
-    # A filter that fails: block (closed) or let the text through unscreened by it (open).
-    fail_open: bool = False
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    moderation_url: str | None = None
-    moderation_model: str | None = None
-    moderation_key_file: Path | None = None
-    guard_endpoint: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SafetySettings:
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            return env.get(PREFIX + name) or None
-
-        filters = tuple(f.strip() for f in env.get(PREFIX + "FILTERS", ",".join(cls.filters)).split(",") if f.strip())
-        unknown = [f for f in filters if f not in FILTERS]
-        if unknown:
-            raise SystemExit(f"{PREFIX}FILTERS: unknown filter(s) {unknown}; expected some of {', '.join(FILTERS)}")
-        settings = cls(
-            filters=filters,
-            serverless_default=(get("SERVERLESS") or "Enabled").lower() in ("enabled", "true"),
-            fail_open=(get("ON_ERROR") or "closed").lower() == "open",
-            timeout_seconds=float(get("TIMEOUT_SECONDS") or cls.timeout_seconds),
-            moderation_url=get("MODERATION_URL"),
-            moderation_model=get("MODERATION_MODEL"),
-            moderation_key_file=Path(path) if (path := get("MODERATION_KEY_FILE")) else None,
-            guard_endpoint=get("GUARD_ENDPOINT"),
-        )
-        if "moderation" in filters and not settings.moderation_url:
-            raise SystemExit(f"{PREFIX}FILTERS names moderation: set {PREFIX}MODERATION_URL")
-        if "guard" in filters and not settings.guard_endpoint:
-            raise SystemExit(f"{PREFIX}FILTERS names guard: set {PREFIX}GUARD_ENDPOINT")
-        return settings
-
-    def threshold(self, deployment: Deployment) -> Severity | None:
-        """The severity from which `deployment`'s traffic is blocked; None: it is not screened."""
-        screened = deployment.content_safety
-        if screened is None:
-            screened = is_serverless(deployment) and self.serverless_default
-        if not screened or not self.filters:
-            return None
-        try:
-            return Severity.named(deployment.safety_threshold) if deployment.safety_threshold else DEFAULT_THRESHOLD
-        except ValueError:
-            return DEFAULT_THRESHOLD
-
-    def build(
-        self, state: ClusterState, session: Callable[[], aiohttp.ClientSession], rng: random.Random
-    ) -> list[Filter]:
-        built: list[Filter] = []
-        for name in self.filters:
-            if name == "baseline":
-                built.append(Baseline())
-            elif name == "moderation" and self.moderation_url:
-                built.append(Moderation(self.moderation_url, session, self.moderation_key_file, self.moderation_model))
-            elif name == "guard" and self.guard_endpoint:
-                built.append(Guard(self.guard_endpoint, state, session, rng))
-        return built
+def build_filters(
+    settings: SafetySettings, state: ClusterState, session: Callable[[], aiohttp.ClientSession], rng: random.Random
+) -> list[Filter]:
+    built: list[Filter] = []
+    for name in settings.filters:
+        if name == "baseline":
+            built.append(Baseline())
+        elif name == "moderation" and settings.moderation_url:
+            key_file, model = settings.moderation_key_file, settings.moderation_model
+            built.append(Moderation(settings.moderation_url, session, key_file, model))
+        elif name == "guard" and settings.guard_endpoint:
+            built.append(Guard(settings.guard_endpoint, state, session, rng))
+    return built
 
 
 class ContentSafety:
@@ -97,7 +37,8 @@ class ContentSafety:
     def __init__(self, settings: SafetySettings, state: ClusterState, rng: random.Random | None = None) -> None:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
-        self.filters = settings.build(state, self.session, rng or random.Random())  # noqa: S311 (load spreading)
+        rng = rng or random.Random()  # noqa: S311 (load spreading, not security)
+        self.filters = build_filters(settings, state, self.session, rng)
 
     def session(self) -> aiohttp.ClientSession:
         """Its own session: the forwarding one passes bodies compressed, and a filter service's answer is read."""
