@@ -1,4 +1,4 @@
-"""`python -m bench [latency|burst|network|router|faults|all]`: figures for docs/performance.md.
+"""`python -m bench [latency|burst|network|router|safety|faults|all]`: figures for docs/performance.md.
 
 burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
 
@@ -26,6 +26,7 @@ from typing import Any
 import kubernetes
 
 from bench.router import router_overhead
+from bench.safety import safety_overhead
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
@@ -303,7 +304,7 @@ def faults(fuzz_count: int, burst_count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router", "faults"]
+        "which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router", "safety", "faults"]
     )
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
@@ -325,6 +326,8 @@ def main() -> None:
         network([1, 200])
     if args.which in ("all", "router"):
         router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
+    if args.which in ("all", "safety"):
+        safety_overhead(args.router_count)
     if args.which in ("all", "faults"):
         faults(args.fuzz_count, args.burst_count)
 

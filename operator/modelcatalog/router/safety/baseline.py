@@ -60,6 +60,7 @@ TERMS: dict[Category, dict[Severity, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 
+COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")  # accents
 SWAPS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 # A swap only inside a word or at its start ("k1ll", "$uicide"); "1 000", "3." and "now!" keep their meaning.
 SWAPPED = re.compile(r"(?<=[a-z])[013457@$!]+(?=[a-z])|(?<![a-z0-9])[013457@$]+(?=[a-z])")
@@ -70,8 +71,8 @@ REPEATS = re.compile(r"([a-z])\1+")
 
 def normalise(text: str) -> str:
     """Lower-case letters separated by single spaces, with the obfuscations above undone."""
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).lower()
+    folded = text if text.isascii() else COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    folded = folded.lower()
     folded = SWAPPED.sub(lambda m: m.group().translate(SWAPS), folded)
     spaced = NOT_LETTERS.sub(" ", folded).strip()
     spaced = SPELT_OUT.sub(lambda m: m.group().replace(" ", ""), spaced)
