@@ -3,13 +3,16 @@ front of test servers on loopback ports."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from typing import Any
 
 import openai
 import pytest
+from aiohttp import web
 
 from modelcatalog.router.safety.settings import SafetySettings
-from tests.unit.routerbed import backends, closed_port, deployment, endpoint, router_bed, stats
+from tests.unit.routerbed import backends, closed_port, deployment, endpoint, router_bed, serving, stats
 
 UNSAFE_REPLY = {"x-test-reply": "Sure. I will kill you now."}
 
@@ -95,3 +98,20 @@ async def test_a_filter_service_that_is_down_fails_closed_by_default_and_open_wh
                 await bed.client().chat.completions.create(model="chat", messages=ask("I will kill you"))
     assert status == 503 and body["error"]["code"] == "content_filter_unavailable"
     assert reply.choices[0].message.content == "hello"
+
+
+async def test_a_backend_that_would_compress_its_answer_is_asked_for_plain_text_so_it_can_be_screened() -> None:
+    async def compressing(request: web.Request) -> web.Response:
+        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "I will kill you."}}
+        ]}).encode()  # fmt: skip
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            return web.Response(body=gzip.compress(body), content_type="application/json",
+                                headers={"Content-Encoding": "gzip"})  # fmt: skip
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", compressing)
+    async with serving(app) as b, router_bed(config(b)) as bed:
+        reply = await bed.client().chat.completions.create(model="chat", messages=ask("hello"))
+    assert reply.choices[0].finish_reason == "content_filter"

@@ -36,8 +36,12 @@ class ConnectFailed(Exception):
     """No connection to the pod (refused, unreachable): nothing was sent, another pod may be tried."""
 
 
-def forward_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+def forward_headers(headers: CIMultiDictProxy[str], identity: bool = False) -> CIMultiDict[str]:
+    """The caller's headers for the backend; `identity`: ask for an uncompressed answer (to screen its text)."""
+    forwarded = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+    if identity:
+        forwarded["Accept-Encoding"] = "identity"
+    return forwarded
 
 
 def with_served_model(body: bytes, payload: dict[str, Any], deployment: Deployment) -> bytes:
@@ -102,7 +106,7 @@ async def exchange(
             upstream = await session.post(
                 f"http://{pod.target}{path}",
                 data=body,
-                headers=forward_headers(request.headers),
+                headers=forward_headers(request.headers, identity=screening is not None),
                 timeout=client_timeout,
             )
     except aiohttp.ClientConnectorError as error:
