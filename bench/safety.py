@@ -1,6 +1,7 @@
 """Content safety's cost: the baseline filter per prompt size and the stream screener per chunk (CPU time
-of this process, so other load on the machine does not count), and the latency a screened endpoint adds through the router (a router process, static config, in front of
-the test server: the same request to an endpoint with contentSafety Enabled and one without).
+of this process, so other load on the machine does not count), and the latency a screened endpoint adds
+through the router (a router process, static config, in front of the test server: the same request to
+an endpoint with contentSafety Enabled and one without).
 
 Printed, and written to bench/out/safety.json.
 """
