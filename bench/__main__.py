@@ -1,4 +1,4 @@
-"""`python -m bench [latency|burst|network|router|faults|serverless|all]`: figures for docs/performance.md.
+"""`python -m bench [latency|burst|network|router|safety|faults|serverless|all]`: figures for docs/performance.md.
 
 burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
 
@@ -26,6 +26,7 @@ from typing import Any
 import kubernetes
 
 from bench.router import router_overhead
+from bench.safety import safety_overhead
 from bench.serverless import metering, status_delay
 from modelcatalog.kube.client import KubeClient
 from modelcatalog.localcluster import LocalCluster
@@ -307,7 +308,7 @@ def main() -> None:
         "which",
         nargs="?",
         default="all",
-        choices=["all", "latency", "burst", "network", "router", "faults", "serverless"],
+        choices=["all", "latency", "burst", "network", "router", "safety", "faults", "serverless"],
     )
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
@@ -331,6 +332,8 @@ def main() -> None:
         network([1, 200])
     if args.which in ("all", "router"):
         router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
+    if args.which in ("all", "safety"):
+        safety_overhead(args.router_count)
     if args.which in ("all", "serverless"):
         metering(args.serverless_count)
         if args.status:

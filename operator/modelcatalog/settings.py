@@ -58,6 +58,9 @@ DEFAULT_TEI_IMAGES = {
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 SPREAD_MODES = ("ScheduleAnyway", "DoNotSchedule", "Off")
 LIVENESS_MODES = ("tcp", "http")
+CONTENT_FILTERS = ("baseline", "moderation", "guard")
+TOGGLES = ("Enabled", "Disabled")
+FAILURE_MODES = ("closed", "open")
 
 # The cloud instance metadata service (AWS, Azure, GCP, OpenStack; AWS's IPv6 address).
 DEFAULT_METADATA_CIDRS = ("169.254.169.254/32", "fd00:ec2::254/128")
@@ -211,6 +214,21 @@ class Settings:
     serverless_store_fail_open: bool = True
     # Seconds between the operator's reads of the usage counters into each endpoint's status.usage.
     serverless_usage_seconds: float = 5.0
+    # --- content safety (docs/content-safety.md): the workspace routers screen with these ---
+    # The filters every screened request goes through, all of them (the worst severity counts); none: off.
+    content_safety_filters: tuple[str, ...] = ("baseline",)
+    # Whether a ServerlessEndpoint whose spec does not say is screened.
+    content_safety_serverless: str = "Enabled"
+    # A filter that fails or does not answer in time: block (closed) or pass what it did not judge (open).
+    content_safety_on_error: str = "closed"
+    content_safety_timeout_seconds: float = 5.0
+    # An OpenAI-style moderation service (POST <url> {"input": ...}), its model, and the Secret (key
+    # `apiKey`, in each workspace namespace that uses it) with its credential.
+    content_safety_moderation_url: str | None = None
+    content_safety_moderation_model: str | None = None
+    content_safety_moderation_secret: str | None = None
+    # The endpoint (in each workspace) of a guard model deployed from the catalog.
+    content_safety_guard_endpoint: str | None = None
     # --- the admission webhook (docs/policy.md) ---
     # Port of the webhook's TLS server in the operator process; 0: no webhook.
     webhook_port: int = 0
@@ -236,71 +254,109 @@ class Settings:
             return env.get(CONFIGMAP_KEYS[key]) or data.get(key) or None
 
         tei_images = dict(DEFAULT_TEI_IMAGES) | _mapping(env, "MODELCATALOG_TEI_IMAGES", {})
-        return cls(
-            namespace=env.get("MODELCATALOG_NAMESPACE", cls.namespace),
-            serverless_namespace=env.get("MODELCATALOG_SERVERLESS_NAMESPACE", cls.serverless_namespace),
-            region=setting("region") or cls.region,
-            clock_offset_days=clock.parse_offset(setting("clockOffsetDays"), f"{CONFIGMAP} clockOffsetDays"),
-            images=images,
-            router_image=env.get("MODELCATALOG_IMAGE_ROUTER", cls.router_image),
-            egress_allow_metadata=_flag(env, "MODELCATALOG_EGRESS_ALLOW_METADATA", cls.egress_allow_metadata),
-            egress_allow_api_server=_flag(env, "MODELCATALOG_EGRESS_ALLOW_API_SERVER", cls.egress_allow_api_server),
-            metadata_cidrs=_cidrs(env, "MODELCATALOG_METADATA_CIDRS", DEFAULT_METADATA_CIDRS),
-            node_local_dns_cidrs=_cidrs(env, "MODELCATALOG_NODE_LOCAL_DNS_CIDRS", DEFAULT_NODE_LOCAL_DNS_CIDRS),
-            cluster_cidrs=_cidrs(env, "MODELCATALOG_CLUSTER_CIDRS", ()),
-            api_server_cidrs=_cidrs(env, "MODELCATALOG_API_SERVER_CIDRS", ()),
-            operator_pod_labels=_mapping(env, "MODELCATALOG_OPERATOR_POD_LABELS", DEFAULT_OPERATOR_POD_LABELS),
-            model_cache_size=env.get("MODELCATALOG_MODEL_CACHE_SIZE", cls.model_cache_size),
-            tei_images=tei_images,
-            unpinned_image_pull_policy=_choice(
-                env, "MODELCATALOG_UNPINNED_IMAGE_PULL_POLICY", cls.unpinned_image_pull_policy, PULL_POLICIES
-            ),
-            require_pinned_revision=_flag(env, "MODELCATALOG_REQUIRE_PINNED_REVISION", cls.require_pinned_revision),
-            shm_fraction=_number(env, "MODELCATALOG_SHM_FRACTION", cls.shm_fraction, 0.0, 0.9),
-            shm_max=env.get("MODELCATALOG_SHM_MAX", cls.shm_max),
-            scratch_size=env.get("MODELCATALOG_SCRATCH_SIZE", cls.scratch_size),
-            run_as_user=int(_number(env, "MODELCATALOG_RUN_AS_USER", cls.run_as_user, 1, 2**31 - 1)),
-            run_as_group=int(_number(env, "MODELCATALOG_RUN_AS_GROUP", cls.run_as_group, 1, 2**31 - 1)),
-            topology_spread=_choice(env, "MODELCATALOG_TOPOLOGY_SPREAD", cls.topology_spread, SPREAD_MODES),
-            topology_keys=_list(env, "MODELCATALOG_TOPOLOGY_KEYS", cls.topology_keys),
-            liveness_probe=_choice(env, "MODELCATALOG_LIVENESS_PROBE", cls.liveness_probe, LIVENESS_MODES),
-            pre_stop_seconds=int(_number(env, "MODELCATALOG_PRE_STOP_SECONDS", cls.pre_stop_seconds, 0, 300)),
-            router_load_balancer=_flag(env, "MODELCATALOG_ROUTER_LOAD_BALANCER", cls.router_load_balancer),
-            serverless_pool_models=_list(env, "MODELCATALOG_SERVERLESS_POOL_MODELS", cls.serverless_pool_models),
-            serverless_pool_replicas=int(
-                _number(env, "MODELCATALOG_SERVERLESS_POOL_REPLICAS", cls.serverless_pool_replicas, 1, 100)
-            ),
-            first_party_publishers=_list(env, "MODELCATALOG_FIRST_PARTY_PUBLISHERS", cls.first_party_publishers),
-            serverless_gateway_replicas=int(
-                _number(env, "MODELCATALOG_SERVERLESS_GATEWAY_REPLICAS", cls.serverless_gateway_replicas, 1, 100)
-            ),
-            serverless_upstream_url=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_URL") or None,
-            serverless_upstream_secret=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_SECRET") or None,
-            serverless_requests_per_minute=int(
-                _number(env, "MODELCATALOG_SERVERLESS_REQUESTS_PER_MINUTE", cls.serverless_requests_per_minute, 1, 1e9)
-            ),
-            serverless_tokens_per_minute=int(
-                _number(env, "MODELCATALOG_SERVERLESS_TOKENS_PER_MINUTE", cls.serverless_tokens_per_minute, 1, 1e12)
-            ),
-            serverless_store_url=env.get("MODELCATALOG_SERVERLESS_STORE_URL") or None,
-            serverless_store_password=env.get("MODELCATALOG_SERVERLESS_STORE_PASSWORD") or None,
-            serverless_store_fail_open=_flag(
-                env, "MODELCATALOG_SERVERLESS_STORE_FAIL_OPEN", cls.serverless_store_fail_open
-            ),
-            serverless_usage_seconds=_number(
-                env, "MODELCATALOG_SERVERLESS_USAGE_SECONDS", cls.serverless_usage_seconds, 1, 3600
-            ),
-            webhook_port=int(_number(env, "MODELCATALOG_WEBHOOK_PORT", cls.webhook_port, 0, 65535)),
-            webhook_host=env.get("MODELCATALOG_WEBHOOK_HOST", cls.webhook_host),
-            webhook_secret=env.get("MODELCATALOG_WEBHOOK_SECRET", cls.webhook_secret),
-            webhook_configuration=env.get("MODELCATALOG_WEBHOOK_CONFIGURATION", cls.webhook_configuration),
-            webhook_service=env.get("MODELCATALOG_WEBHOOK_SERVICE", cls.webhook_service),
-            webhook_hosts=_list(env, "MODELCATALOG_WEBHOOK_HOSTS", cls.webhook_hosts),
+        return _check_content_safety(
+            cls(
+                namespace=env.get("MODELCATALOG_NAMESPACE", cls.namespace),
+                serverless_namespace=env.get("MODELCATALOG_SERVERLESS_NAMESPACE", cls.serverless_namespace),
+                region=setting("region") or cls.region,
+                clock_offset_days=clock.parse_offset(setting("clockOffsetDays"), f"{CONFIGMAP} clockOffsetDays"),
+                images=images,
+                router_image=env.get("MODELCATALOG_IMAGE_ROUTER", cls.router_image),
+                egress_allow_metadata=_flag(env, "MODELCATALOG_EGRESS_ALLOW_METADATA", cls.egress_allow_metadata),
+                egress_allow_api_server=_flag(env, "MODELCATALOG_EGRESS_ALLOW_API_SERVER", cls.egress_allow_api_server),
+                metadata_cidrs=_cidrs(env, "MODELCATALOG_METADATA_CIDRS", DEFAULT_METADATA_CIDRS),
+                node_local_dns_cidrs=_cidrs(env, "MODELCATALOG_NODE_LOCAL_DNS_CIDRS", DEFAULT_NODE_LOCAL_DNS_CIDRS),
+                cluster_cidrs=_cidrs(env, "MODELCATALOG_CLUSTER_CIDRS", ()),
+                api_server_cidrs=_cidrs(env, "MODELCATALOG_API_SERVER_CIDRS", ()),
+                operator_pod_labels=_mapping(env, "MODELCATALOG_OPERATOR_POD_LABELS", DEFAULT_OPERATOR_POD_LABELS),
+                model_cache_size=env.get("MODELCATALOG_MODEL_CACHE_SIZE", cls.model_cache_size),
+                tei_images=tei_images,
+                unpinned_image_pull_policy=_choice(
+                    env, "MODELCATALOG_UNPINNED_IMAGE_PULL_POLICY", cls.unpinned_image_pull_policy, PULL_POLICIES
+                ),
+                require_pinned_revision=_flag(env, "MODELCATALOG_REQUIRE_PINNED_REVISION", cls.require_pinned_revision),
+                shm_fraction=_number(env, "MODELCATALOG_SHM_FRACTION", cls.shm_fraction, 0.0, 0.9),
+                shm_max=env.get("MODELCATALOG_SHM_MAX", cls.shm_max),
+                scratch_size=env.get("MODELCATALOG_SCRATCH_SIZE", cls.scratch_size),
+                run_as_user=int(_number(env, "MODELCATALOG_RUN_AS_USER", cls.run_as_user, 1, 2**31 - 1)),
+                run_as_group=int(_number(env, "MODELCATALOG_RUN_AS_GROUP", cls.run_as_group, 1, 2**31 - 1)),
+                topology_spread=_choice(env, "MODELCATALOG_TOPOLOGY_SPREAD", cls.topology_spread, SPREAD_MODES),
+                topology_keys=_list(env, "MODELCATALOG_TOPOLOGY_KEYS", cls.topology_keys),
+                liveness_probe=_choice(env, "MODELCATALOG_LIVENESS_PROBE", cls.liveness_probe, LIVENESS_MODES),
+                pre_stop_seconds=int(_number(env, "MODELCATALOG_PRE_STOP_SECONDS", cls.pre_stop_seconds, 0, 300)),
+                router_load_balancer=_flag(env, "MODELCATALOG_ROUTER_LOAD_BALANCER", cls.router_load_balancer),
+                serverless_pool_models=_list(env, "MODELCATALOG_SERVERLESS_POOL_MODELS", cls.serverless_pool_models),
+                serverless_pool_replicas=int(
+                    _number(env, "MODELCATALOG_SERVERLESS_POOL_REPLICAS", cls.serverless_pool_replicas, 1, 100)
+                ),
+                first_party_publishers=_list(env, "MODELCATALOG_FIRST_PARTY_PUBLISHERS", cls.first_party_publishers),
+                serverless_gateway_replicas=int(
+                    _number(env, "MODELCATALOG_SERVERLESS_GATEWAY_REPLICAS", cls.serverless_gateway_replicas, 1, 100)
+                ),
+                serverless_upstream_url=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_URL") or None,
+                serverless_upstream_secret=env.get("MODELCATALOG_SERVERLESS_UPSTREAM_SECRET") or None,
+                serverless_requests_per_minute=int(
+                    _number(
+                        env, "MODELCATALOG_SERVERLESS_REQUESTS_PER_MINUTE", cls.serverless_requests_per_minute, 1, 1e9
+                    )
+                ),
+                serverless_tokens_per_minute=int(
+                    _number(env, "MODELCATALOG_SERVERLESS_TOKENS_PER_MINUTE", cls.serverless_tokens_per_minute, 1, 1e12)
+                ),
+                serverless_store_url=env.get("MODELCATALOG_SERVERLESS_STORE_URL") or None,
+                serverless_store_password=env.get("MODELCATALOG_SERVERLESS_STORE_PASSWORD") or None,
+                serverless_store_fail_open=_flag(
+                    env, "MODELCATALOG_SERVERLESS_STORE_FAIL_OPEN", cls.serverless_store_fail_open
+                ),
+                serverless_usage_seconds=_number(
+                    env, "MODELCATALOG_SERVERLESS_USAGE_SECONDS", cls.serverless_usage_seconds, 1, 3600
+                ),
+                content_safety_filters=_content_filters(env),
+                content_safety_serverless=_choice(
+                    env, "MODELCATALOG_CONTENT_SAFETY_SERVERLESS", cls.content_safety_serverless, TOGGLES
+                ),
+                content_safety_on_error=_choice(
+                    env, "MODELCATALOG_CONTENT_SAFETY_ON_ERROR", cls.content_safety_on_error, FAILURE_MODES
+                ),
+                content_safety_timeout_seconds=_number(
+                    env, "MODELCATALOG_CONTENT_SAFETY_TIMEOUT_SECONDS", cls.content_safety_timeout_seconds, 0.1, 60
+                ),
+                content_safety_moderation_url=env.get("MODELCATALOG_CONTENT_SAFETY_MODERATION_URL") or None,
+                content_safety_moderation_model=env.get("MODELCATALOG_CONTENT_SAFETY_MODERATION_MODEL") or None,
+                content_safety_moderation_secret=env.get("MODELCATALOG_CONTENT_SAFETY_MODERATION_SECRET") or None,
+                content_safety_guard_endpoint=env.get("MODELCATALOG_CONTENT_SAFETY_GUARD_ENDPOINT") or None,
+                webhook_port=int(_number(env, "MODELCATALOG_WEBHOOK_PORT", cls.webhook_port, 0, 65535)),
+                webhook_host=env.get("MODELCATALOG_WEBHOOK_HOST", cls.webhook_host),
+                webhook_secret=env.get("MODELCATALOG_WEBHOOK_SECRET", cls.webhook_secret),
+                webhook_configuration=env.get("MODELCATALOG_WEBHOOK_CONFIGURATION", cls.webhook_configuration),
+                webhook_service=env.get("MODELCATALOG_WEBHOOK_SERVICE", cls.webhook_service),
+                webhook_hosts=_list(env, "MODELCATALOG_WEBHOOK_HOSTS", cls.webhook_hosts),
+            )
         )
 
     def apply_clock(self) -> None:
         """Make this process's clock (modelcatalog.clock) follow clockOffsetDays."""
         clock.configure(self.clock_offset_days)
+
+
+def _content_filters(env: dict[str, str]) -> tuple[str, ...]:
+    filters = _list(env, "MODELCATALOG_CONTENT_SAFETY_FILTERS", Settings.content_safety_filters)
+    unknown = [f for f in filters if f not in CONTENT_FILTERS]
+    if unknown:
+        raise SettingError(
+            f"MODELCATALOG_CONTENT_SAFETY_FILTERS: {unknown} unknown; expected some of {CONTENT_FILTERS}"
+        )
+    return filters
+
+
+def _check_content_safety(settings: Settings) -> Settings:
+    """A filter named without the address it needs stops the operator at start, not every request later."""
+    prefix = "MODELCATALOG_CONTENT_SAFETY_"
+    if "moderation" in settings.content_safety_filters and not settings.content_safety_moderation_url:
+        raise SettingError(f"{prefix}FILTERS names moderation: set {prefix}MODERATION_URL")
+    if "guard" in settings.content_safety_filters and not settings.content_safety_guard_endpoint:
+        raise SettingError(f"{prefix}FILTERS names guard: set {prefix}GUARD_ENDPOINT")
+    return settings
 
 
 async def load(client: KubeClient) -> Settings:

@@ -44,6 +44,14 @@ class Toggle(StrEnum):
     DISABLED = "Disabled"
 
 
+class SafetyThreshold(StrEnum):
+    """The lowest content-safety severity that is blocked (docs/content-safety.md)."""
+
+    LOW = "Low"
+    MEDIUM = "Medium"
+    HIGH = "High"
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from modelcatalog.api.base import DNS_LABEL, KubeModel, Status, Toggle, cel, validations
+from modelcatalog.api.base import DNS_LABEL, KubeModel, SafetyThreshold, Status, Toggle, cel, validations
 
 
 class AuthMode(StrEnum):
@@ -101,6 +101,10 @@ class ModelDeploymentSpec(KubeModel):
     request_settings: RequestSettings = Field(default_factory=RequestSettings, description="Request limits.")
     probes: Probes = Field(default_factory=Probes, description="Health probes of the model server.")
     content_safety: Toggle = Field(default=Toggle.DISABLED, description="Screen prompts and completions.")
+    content_safety_threshold: SafetyThreshold | None = Field(
+        default=None,
+        description="With contentSafety Enabled: the lowest severity blocked (Low, Medium, High). Default: Medium.",
+    )
     hf_token_secret: SecretKeyRef | None = Field(
         default=None,
         description="Hugging Face token for gated weights: a Secret key in this namespace, given to the model server"

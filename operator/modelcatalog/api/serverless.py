@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from modelcatalog.api.base import KubeModel, Status, Toggle, cel
+from modelcatalog.api.base import KubeModel, SafetyThreshold, Status, Toggle, cel
 from modelcatalog.api.catalog import RateLimits
 
 
@@ -24,7 +24,14 @@ class ServerlessEndpointSpec(KubeModel):
         default=False,
         description="Accept the publisher's terms and pricing (required for third-party models).",
     )
-    content_safety: Toggle = Field(default=Toggle.ENABLED, description="Screen prompts and completions.")
+    content_safety: Toggle | None = Field(
+        default=None,
+        description="Screen prompts and completions. Default: the platform's (MODELCATALOG_CONTENT_SAFETY_SERVERLESS,"
+        " Enabled unless the platform says otherwise).",
+    )
+    content_safety_threshold: SafetyThreshold | None = Field(
+        default=None, description="The lowest severity blocked (Low, Medium, High). Default: Medium."
+    )
     rate_limits: RateLimits | None = Field(default=None, description="Overrides the model's default limits.")
 
 

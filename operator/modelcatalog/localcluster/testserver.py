@@ -9,9 +9,16 @@ instead of the real model servers. It answers like them, deterministically:
   `stream_options.include_usage` is true.
 - POST /v1/embeddings: a unit vector per input derived from its SHA-256 (`dimensions`, default 8).
 - POST /v1/rerank: documents scored by the share of the query's words they contain.
+- POST /v1/moderations (an OpenAI-style moderation service, for the router's content-safety adapter):
+  a word `flag-<category>` in the input scores that category 0.9 and flags it, `mild-<category>` scores
+  it 0.3 (categories: hate, sexual, violence, self-harm); everything else scores 0.
+- Guard mode, when the served model's name contains "guard" (a Llama Guard stand-in): a chat
+  completion answers `safe`, or `unsafe` and the hazard codes of the words `unsafe-<category>` in the
+  last message (S10 hate, S12 sexual, S1 violence, S11 self-harm).
 - GET /v1/models, GET /health; GET /test/stats: requests and tokens served, so tests can compare.
 
-Controls for tests, as request headers: `x-test-delay-ms` (wait before answering),
+Controls for tests, as request headers: `x-test-reply` (the completion's words are these instead of
+the prompt's reversed: an answer the prompt did not ask for), `x-test-delay-ms` (wait before answering),
 `x-test-chunk-delay-ms` (wait between stream chunks), `x-test-status` (answer with this status and
 an OpenAI error; a 429 with `Retry-After` and `x-ratelimit-remaining-requests`), `x-test-hang` (never
 answer; the connection stays open until the client leaves).
@@ -40,6 +47,9 @@ from aiohttp import web
 DEFAULT_MAX_TOKENS = 16
 DEFAULT_DIMENSIONS = 8
 HANG_SECONDS = 3600
+MODERATION_CATEGORIES = ("hate", "sexual", "violence", "self-harm")
+MODERATION_SCORES = {"flag": 0.9, "mild": 0.3}
+GUARD_CODES = {"hate": "S10", "sexual": "S12", "violence": "S1", "self-harm": "S11"}
 
 
 class Stats:
@@ -81,6 +91,21 @@ def prompt_text(body: dict[str, Any]) -> str:
 
 def reply_words(prompt: list[str], max_tokens: int) -> list[str]:
     return (list(reversed(prompt)) or ["ok"])[:max_tokens]
+
+
+def moderation_result(text: str) -> dict[str, Any]:
+    scores = dict.fromkeys(MODERATION_CATEGORIES, 0.0)
+    for word in words(text.lower()):
+        level, _, category = word.strip(".,;:!?").partition("-")
+        if level in MODERATION_SCORES and category in scores:
+            scores[category] = max(scores[category], MODERATION_SCORES[level])
+    flagged = {c: score >= MODERATION_SCORES["flag"] for c, score in scores.items()}
+    return {"flagged": any(flagged.values()), "categories": flagged, "category_scores": scores}
+
+
+def guard_verdict(text: str) -> str:
+    found = [code for category, code in GUARD_CODES.items() if f"unsafe-{category}" in map(str.lower, words(text))]
+    return "unsafe\n" + ",".join(found) if found else "safe"
 
 
 def embedding(text: str, dimensions: int) -> list[float]:
@@ -139,6 +164,11 @@ class StandInServer:
         chat = request.path.endswith("/chat/completions")
         prompt = words(prompt_text(body))
         reply = reply_words(prompt, int(body.get("max_tokens") or DEFAULT_MAX_TOKENS))
+        if "x-test-reply" in request.headers:
+            reply = words(request.headers["x-test-reply"])[: int(body.get("max_tokens") or DEFAULT_MAX_TOKENS)]
+        if chat and "guard" in self.model.lower():
+            messages = body.get("messages") or [{}]
+            reply = [guard_verdict(prompt_text({"messages": messages[-1:]}))]
         usage = {
             "prompt_tokens": len(prompt),
             "completion_tokens": len(reply),
@@ -239,6 +269,21 @@ class StandInServer:
             }
         )
 
+    async def moderations(self, request: web.Request) -> web.Response:
+        body = await self.request_body(request)
+        if isinstance(body, web.Response):
+            return body
+        given = body.get("input", "")
+        inputs = [str(i) for i in given] if isinstance(given, list) else [str(given)]
+        self.stats.count(request.path, sum(len(words(i)) for i in inputs), 0)
+        return web.json_response(
+            {
+                "id": "modr-" + hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:24],
+                "model": body.get("model") or "omni-moderation-latest",
+                "results": [moderation_result(i) for i in inputs],
+            }
+        )
+
     async def models(self, request: web.Request) -> web.Response:
         model = {"id": self.model, "object": "model", "created": 0, "owned_by": "modelcatalog-testserver"}
         return web.json_response({"object": "list", "data": [model]})
@@ -269,6 +314,7 @@ def build_app(model: str = "test-model", api_key: str | None = None) -> web.Appl
     app.router.add_post("/v1/completions", server.generate)
     app.router.add_post("/v1/embeddings", server.embeddings)
     app.router.add_post("/v1/rerank", server.rerank)
+    app.router.add_post("/v1/moderations", server.moderations)
     app.router.add_get("/v1/models", server.models)
     app.router.add_get("/health", server.health)
     app.router.add_get("/test/stats", server.stats_view)

@@ -38,6 +38,8 @@ TOKENREVIEW_CLUSTER_ROLE = "modelcatalog-router-tokenreview"  # provided by the 
 SERVICE_PORT = 80
 TLS_SERVICE_PORT = 443
 TLS_MOUNT = "/etc/modelcatalog/tls"
+MODERATION_MOUNT = "/etc/modelcatalog/moderation"
+MODERATION_SECRET_KEY = "apiKey"  # noqa: S105 (a key's name in the Secret)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
         "env": [
             {"name": "MODELCATALOG_ROUTER_PORT", "value": str(DEFAULT_PORT)},
             {"name": "MODELCATALOG_ROUTER_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            *content_safety_env(inputs.settings),
         ],
         "ports": [{"name": "http", "containerPort": DEFAULT_PORT, "protocol": "TCP"}],
         "readinessProbe": _probe("/readyz", tls),
@@ -161,6 +164,15 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
         ]
         container["volumeMounts"] = [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}]
         pod["volumes"] = [{"name": "tls", "secret": {"secretName": inputs.tls_secret}}]
+    moderation_secret = inputs.settings.content_safety_moderation_secret
+    if moderation_secret:
+        # Optional: a workspace without the Secret calls the service without a credential.
+        container.setdefault("volumeMounts", []).append(
+            {"name": "moderation", "mountPath": MODERATION_MOUNT, "readOnly": True}
+        )
+        pod.setdefault("volumes", []).append(
+            {"name": "moderation", "secret": {"secretName": moderation_secret, "optional": True}}
+        )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -171,6 +183,23 @@ def deployment(inputs: RouterInputs) -> dict[str, Any]:
             "template": {"metadata": {"labels": inputs.labels}, "spec": pod},
         },
     }
+
+
+def content_safety_env(settings: Settings) -> list[dict[str, str]]:
+    """The router's content-safety settings (router/safety/config.py reads them), from the operator's."""
+    values = {
+        "FILTERS": ",".join(settings.content_safety_filters),
+        "SERVERLESS": settings.content_safety_serverless,
+        "ON_ERROR": settings.content_safety_on_error,
+        "TIMEOUT_SECONDS": f"{settings.content_safety_timeout_seconds:g}",
+        "MODERATION_URL": settings.content_safety_moderation_url,
+        "MODERATION_MODEL": settings.content_safety_moderation_model,
+        "MODERATION_KEY_FILE": (
+            f"{MODERATION_MOUNT}/{MODERATION_SECRET_KEY}" if settings.content_safety_moderation_secret else None
+        ),
+        "GUARD_ENDPOINT": settings.content_safety_guard_endpoint,
+    }
+    return [{"name": f"MODELCATALOG_CONTENT_SAFETY_{k}", "value": v} for k, v in values.items() if v is not None]
 
 
 def service(inputs: RouterInputs) -> dict[str, Any]:

@@ -15,4 +15,6 @@
   weight); `x-modelcatalog-deployment: <name>` pins one; least outstanding requests across its pods.
 - ServerlessEndpoints: once the key is checked, to the serverless gateway (gateway.py, the same code in
   `--mode gateway`), which meters and forwards to the shared pool or the upstream provider.
+- Content safety (safety/, docs/content-safety.md): a screened deployment's prompt is refused with 400
+  `content_filter`; a blocked completion, streamed or not, ends with `finish_reason: content_filter`.
 """

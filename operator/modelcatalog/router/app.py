@@ -26,6 +26,8 @@ from modelcatalog.router.forward import (
 from modelcatalog.router.kubeauth import ServiceAccountToken
 from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN, metered
 from modelcatalog.router.picker import PodLoad, choose_deployment
+from modelcatalog.router.safety.config import ContentSafety
+from modelcatalog.router.safety.screen import Screening
 from modelcatalog.router.settings import RouterSettings
 from modelcatalog.router.state import ClusterState, Deployment, Endpoint, Pod, is_serverless
 
@@ -47,6 +49,7 @@ class Router:
         self.rng = rng or random.Random()  # noqa: S311 (traffic split, not security)
         self.load = PodLoad(self.rng)
         self.token = ServiceAccountToken(settings.token_file)  # shown to the serverless gateway
+        self.safety = ContentSafety(settings.safety, state, self.rng)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -62,6 +65,7 @@ class Router:
         return self._session
 
     async def close(self) -> None:
+        await self.safety.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -135,8 +139,11 @@ class Router:
     ) -> web.StreamResponse:
         """Least loaded pod first; a refused connection moves on to another pod, at most
         `connect_attempts` pods in all."""
+        screening = self.safety.screening(deployment, path)
+        if screening is not None:
+            await screening.check_prompt(payload)
         if is_serverless(deployment):
-            return await self._forward_serverless(request, deployment, path, body, payload, started)
+            return await self._forward_serverless(request, deployment, path, body, payload, started, screening)
         body = with_served_model(body, payload, deployment)
         stream = payload.get("stream") is True
         tried: set[str] = set()
@@ -144,7 +151,9 @@ class Router:
             pod = await self._acquire(deployment, frozenset(tried))
             try:
                 url = f"http://{pod.target}{path}"
-                return await exchange(self.session, request, url, body, deployment, stream, started)
+                return await exchange(
+                    self.session, request, url, body, deployment, stream, started, screening=screening
+                )
             except ConnectFailed:
                 tried.add(pod.target)
                 RETRIES.inc()
@@ -162,15 +171,16 @@ class Router:
         body: bytes,
         payload: dict[str, Any],
         started: float,
+        screening: Screening | None,
     ) -> web.StreamResponse:
         """To the serverless gateway, which meters, limits and forwards to the pool or the upstream provider: the
         caller's key (already checked) is replaced by this router's token, the endpoint named in a header."""
         stream = payload.get("stream") is True
         url = self._gateway_url(deployment, path)
-        headers = self._gateway_headers(request, deployment)
+        headers = self._gateway_headers(request, deployment, identity=screening is not None)
         try:
             return await exchange(
-                self.session, request, url, body, deployment, stream, started, headers, metered=False, relay_errors=True
+                self.session, request, url, body, deployment, stream, started, headers, False, True, screening
             )
         except ConnectFailed as error:
             raise RouterError(502, "The serverless gateway refused the connection.", "backend_error") from error
@@ -182,12 +192,14 @@ class Router:
             raise RouterError(503, message, "no_ready_pod")
         return f"http://{gateway[0].target}{path}"
 
-    def _gateway_headers(self, request: web.Request, deployment: Deployment) -> CIMultiDict[str]:
+    def _gateway_headers(
+        self, request: web.Request, deployment: Deployment, identity: bool = False
+    ) -> CIMultiDict[str]:
         token = self.token.get()
         if token is None:
             message = "This router has no ServiceAccount token to show the serverless gateway."
             raise RouterError(503, message, "token_auth_unavailable")
-        headers = forward_headers(request.headers)
+        headers = forward_headers(request.headers, identity)
         headers["Authorization"] = f"Bearer {token}"
         headers[ENDPOINT_HEADER] = deployment.endpoint
         return headers

@@ -17,6 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from modelcatalog.router.errors import RouterError
 from modelcatalog.router.limits import CHUNKS, USAGE
 from modelcatalog.router.metrics import FIRST_TOKEN, count_usage
+from modelcatalog.router.safety.screen import Screening
 from modelcatalog.router.settings import CONNECT_TIMEOUT_SECONDS
 from modelcatalog.router.state import Deployment
 
@@ -41,8 +42,12 @@ class ConnectFailed(Exception):
     """No connection to the pod (refused, unreachable): nothing was sent, another pod may be tried."""
 
 
-def forward_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+def forward_headers(headers: CIMultiDictProxy[str], identity: bool = False) -> CIMultiDict[str]:
+    """The caller's headers for the backend; `identity`: ask for an uncompressed answer (to screen its text)."""
+    forwarded = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+    if identity:
+        forwarded["Accept-Encoding"] = "identity"
+    return forwarded
 
 
 def relayed_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
@@ -113,11 +118,13 @@ async def exchange(
     headers: CIMultiDict[str] | None = None,
     metered: bool = True,
     relay_errors: bool = False,
+    screening: Screening | None = None,
 ) -> web.StreamResponse:
     """One attempt; raises ConnectFailed before anything was sent, RouterError for 502/504. `headers`: what to
     send instead of the caller's (less the hop-by-hop and credential ones); `metered`: count the answer's
     usage for the deployment's endpoint (the serverless gateway does, not the workspace router in front of it);
-    `relay_errors`: pass a 5xx answer on as it is (the gateway's, already in the OpenAI error shape)."""
+    `relay_errors`: pass a 5xx answer on as it is (the gateway's, already in the OpenAI error shape); with a
+    screening, the completion is screened on its way back (router/safety/screen.py)."""
     timeout = deployment.limits.timeout_seconds
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -127,7 +134,9 @@ async def exchange(
             upstream = await session.post(
                 url,
                 data=body,
-                headers=forward_headers(request.headers) if headers is None else headers,
+                headers=forward_headers(request.headers, identity=screening is not None)
+                if headers is None
+                else headers,
                 timeout=client_timeout,
             )
     except aiohttp.ClientConnectorError as error:
@@ -140,8 +149,8 @@ async def exchange(
         if upstream.status >= 500 and not relay_errors:
             raise RouterError(502, f"The model server answered {upstream.status}.", "backend_error")
         if stream and upstream.content_type == "text/event-stream":
-            return await relay_stream(request, upstream, deployment.endpoint, started, metered)
-        return await relay_whole(upstream, deployment, deadline, metered)
+            return await relay_stream(request, upstream, deployment.endpoint, started, metered, screening)
+        return await relay_whole(upstream, deployment, deadline, metered, screening)
     finally:
         upstream.release()
 
@@ -156,7 +165,11 @@ def _timed_out(deployment: Deployment) -> RouterError:
 
 
 async def relay_whole(
-    upstream: aiohttp.ClientResponse, deployment: Deployment, deadline: float, metered: bool = True
+    upstream: aiohttp.ClientResponse,
+    deployment: Deployment,
+    deadline: float,
+    metered: bool = True,
+    screening: Screening | None = None,
 ) -> web.Response:
     try:
         async with asyncio.timeout_at(deadline):
@@ -170,6 +183,8 @@ async def relay_whole(
         with contextlib.suppress(ValueError, AttributeError):
             usage = json.loads(data).get("usage")
             count_usage(deployment.endpoint, usage)
+    if screening is not None and upstream.status < 300 and upstream.content_type == "application/json":
+        data = await screening.completion(data)
     content_type = upstream.headers.get("Content-Type", "application/json")
     headers = relayed_headers(upstream.headers) | {"Content-Type": content_type}
     response = web.Response(status=upstream.status, body=data, headers=headers)
@@ -178,7 +193,12 @@ async def relay_whole(
 
 
 async def relay_stream(
-    request: web.Request, upstream: aiohttp.ClientResponse, endpoint: str, started: float, metered: bool = True
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    endpoint: str,
+    started: float,
+    metered: bool = True,
+    screening: Screening | None = None,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         status=upstream.status,
@@ -187,14 +207,19 @@ async def relay_stream(
     )
     await response.prepare(request)
     scanner = UsageScanner(count_chunks=metered)
+    screener = screening.stream() if screening is not None else None
     first = True
     try:
         async for chunk in upstream.content.iter_any():
             if first:
                 FIRST_TOKEN.labels(endpoint).observe(time.monotonic() - started)
                 first = False
-            scanner.feed(chunk)
-            await response.write(chunk)
+            scanner.feed(chunk)  # what the model server produced: metering counts it, screened or not
+            passed = await screener.feed(chunk) if screener is not None else chunk
+            if passed:
+                await response.write(passed)
+        if screener is not None:
+            await response.write(await screener.close())
         await response.write_eof()
     except (aiohttp.ClientError, TimeoutError) as error:
         log.warning("stream from %s ended early: %s", endpoint, type(error).__name__)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelcatalog.router.safety.settings import SafetySettings
 from modelcatalog.router.store import StoreSettings
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -48,6 +49,7 @@ class RouterSettings:
     store: StoreSettings | None = None
     store_fail_open: bool = True
     default_max_tokens: int = DEFAULT_MAX_TOKENS
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RouterSettings:
@@ -76,6 +78,7 @@ class RouterSettings:
             store=StoreSettings.from_env("MODELCATALOG_ROUTER_", env),
             store_fail_open=env.get("MODELCATALOG_ROUTER_STORE_FAIL_OPEN", "true").lower() != "false",
             default_max_tokens=int(env.get("MODELCATALOG_ROUTER_DEFAULT_MAX_TOKENS", cls.default_max_tokens)),
+            safety=SafetySettings.from_env(env),
         )
 
 

@@ -56,6 +56,9 @@ class Deployment:
     limits: Limits = field(default_factory=Limits)
     served_model: str | None = None
     lifecycle: ModelLifecycle | None = None
+    # spec.contentSafety (None: the spec does not say) and spec.contentSafetyThreshold (router/safety).
+    content_safety: bool | None = None
+    safety_threshold: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,18 @@ class Serverless:
     name: str
     model: str
     address: str | None = None
+    content_safety: bool | None = None
+    safety_threshold: str | None = None
 
     @property
     def deployment(self) -> Deployment:
-        return Deployment(name=SERVERLESS_PREFIX + self.name, endpoint=self.name, served_model=self.model)
+        return Deployment(
+            name=SERVERLESS_PREFIX + self.name,
+            endpoint=self.name,
+            served_model=self.model,
+            content_safety=self.content_safety,
+            safety_threshold=self.safety_threshold,
+        )
 
 
 def is_serverless(deployment: Deployment) -> bool:
@@ -202,6 +213,8 @@ def deployment_from_object(obj: dict[str, Any]) -> Deployment:
         limits=limits,
         served_model=spec.get("model"),
         lifecycle=lifecycle_from_status(obj.get("status") or {}),
+        content_safety=spec.get("contentSafety") == "Enabled",
+        safety_threshold=spec.get("contentSafetyThreshold"),
     )
 
 
@@ -224,7 +237,11 @@ def serverless_from_object(obj: dict[str, Any]) -> Serverless | None:
         return None
     address = backend.get("gateway")
     valid = isinstance(address, str) and address.rpartition(":")[2].isdigit()
-    return Serverless(meta["name"], str(model), address if valid else None)
+    spec = obj.get("spec") or {}
+    toggle = spec.get("contentSafety")
+    screened = None if toggle not in ("Enabled", "Disabled") else toggle == "Enabled"
+    threshold = spec.get("contentSafetyThreshold")
+    return Serverless(meta["name"], str(model), address if valid else None, screened, threshold)
 
 
 def metering_from_object(obj: dict[str, Any]) -> Metering:

@@ -9,6 +9,8 @@ endpoints:
         trafficPercent: 90
         authMode: key                         # or token
         model: served-model-name              # optional: what the backend serves
+        contentSafety: Enabled                # optional: screen prompts and completions (router/safety)
+        contentSafetyThreshold: Medium        # optional: Low, Medium (default) or High
         requestSettings: {requestTimeoutSeconds: 30, maxConcurrentRequestsPerInstance: 16}
         backends: ["127.0.0.1:8001", "127.0.0.1:8002"]
 ```
@@ -68,4 +70,6 @@ def _deployment(endpoint: str, entry: dict[str, Any]) -> Deployment:
             int(settings.get("maxConcurrentRequestsPerInstance", DEFAULT_MAX_CONCURRENT)),
         ),
         served_model=entry.get("model"),
+        content_safety=entry.get("contentSafety") == "Enabled",
+        safety_threshold=entry.get("contentSafetyThreshold"),
     )
