@@ -291,9 +291,10 @@ def test_an_upstream_endpoint_is_served_by_the_provider_with_a_credential_nobody
     wait_for(lambda: status(kube, namespace, "api-chat").get("phase") == "Ready", 120, "endpoint api-chat Ready")
     # Every gateway replica has the provider's settings (the operator restarted with them).
     kube.kubectl("rollout", "status", f"deployment/{GATEWAY}", "-n", POOL_NAMESPACE, "--timeout=120s")
+    wait_for(lambda: (condition(kube, namespace, "api-chat") or {}).get("reason") == "UpstreamReady", 60,
+             "the status to follow the gateway's rollout")  # fmt: skip
     found = status(kube, namespace, "api-chat")
     assert found["backend"]["kind"] == "Upstream" and found["backend"]["credentialSecret"] == "upstream-provider"
-    assert (condition(kube, namespace, "api-chat") or {})["reason"] == "UpstreamReady"
 
     reply = ask(kube, namespace, "api-chat")  # client -> workspace router -> gateway -> provider, with the credential
     assert reply.choices[0].message.content == "two one" and reply.model == UPSTREAM_MODEL
