@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelcatalog import API_VERSION
 from modelcatalog.api.base import Toggle
@@ -37,6 +37,7 @@ SERVERLESS = "serverlessendpoints"
 PEERINGS = "clusterkopfpeerings"
 QUOTAS = "resourcequotas"
 
+M = TypeVar("M", bound=BaseModel)
 Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
 LISTENERS: defaultdict[str, list[Listener]] = defaultdict(list)
 
@@ -158,6 +159,7 @@ class ClusterView:
         self.peering_name = peering
         self.peerings = cache(PEERINGS, resource("kopf.dev/v1", "ClusterKopfPeering")) if peering else None
         self._tasks: list[asyncio.Task[None]] = []
+        self._parsed: dict[tuple[type[BaseModel], str], tuple[str | None, Any]] = {}
 
     @property
     def caches(self) -> list[WatchCache]:
@@ -213,21 +215,24 @@ class ClusterView:
     def catalog_model(self, name: str) -> CatalogModelSpec | ValidationError | None:
         """The model's spec; the validation error when the stored object is malformed; None when absent."""
         found = self.models.get(None, name)
-        if found is None:
-            return None
-        try:
-            return CatalogModelSpec.model_validate(found.get("spec") or {})
-        except ValidationError as error:
-            return error
+        return None if found is None else self._spec(CatalogModelSpec, found)
 
     def instance_types_by_name(self) -> dict[str, InstanceTypeSpec | ValidationError]:
         """Every InstanceType's spec by name; the validation error for a malformed one (fatal to no one)."""
-        found: dict[str, InstanceTypeSpec | ValidationError] = {}
-        for obj in self.instance_types.all():
-            try:
-                found[obj["metadata"]["name"]] = InstanceTypeSpec.model_validate(obj.get("spec") or {})
-            except ValidationError as error:
-                found[obj["metadata"]["name"]] = error
+        return {obj["metadata"]["name"]: self._spec(InstanceTypeSpec, obj) for obj in self.instance_types.all()}
+
+    def _spec(self, model: type[M], obj: Obj) -> M | ValidationError:
+        """A catalog entry's spec, validated once per resourceVersion: every reconcile reads the catalog."""
+        name, version = obj["metadata"]["name"], obj["metadata"].get("resourceVersion")
+        cached = self._parsed.get((model, name))
+        if cached is not None and version is not None and cached[0] == version:
+            found: M | ValidationError = cached[1]
+            return found
+        try:
+            found = model.model_validate(obj.get("spec") or {})
+        except ValidationError as error:
+            found = error
+        self._parsed[(model, name)] = (version, found)
         return found
 
     def gpu_workspace(self, namespace: str | None, name: str) -> quota.Workspace:
