@@ -21,7 +21,7 @@ from modelcatalog.api.base import Toggle
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec
 from modelcatalog.api.network import WorkspaceNetworkSpec
 from modelcatalog.kube.cache import Obj, WatchCache
-from modelcatalog.kube.client import KubeClient
+from modelcatalog.kube.client import FIELD_MANAGER, KubeClient
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.labels import COMPONENT, DEPLOYMENT, MANAGED_BY, MANAGER, MODEL_SERVER, OWNER_KIND, OWNER_NAME
 from modelcatalog.render import quota
@@ -53,12 +53,22 @@ def on_change(cache: str) -> Callable[[Listener], Listener]:
 
 
 def without_status_edits(obj: Obj) -> Obj:
-    """A child as reconciles need it: managedFields only of spec/data edits (others' fields show drift)."""
+    """A child as reconciles need it: managedFields only of others' spec/data edits (they show drift; ours,
+    a copy of every field we set, is most of an object's size)."""
     meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    edits = [e for e in obj["metadata"].get("managedFields") or [] if not e.get("subresource")]
+    edits = [
+        e
+        for e in obj["metadata"].get("managedFields") or []
+        if not e.get("subresource") and e.get("manager") != FIELD_MANAGER
+    ]
     if edits:
         meta["managedFields"] = edits
     return {**obj, "metadata": meta}
+
+
+def without_managed_fields(obj: Obj) -> Obj:
+    """An object of ours (a ModelDeployment) as reconciles read it: who set which field is never asked."""
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
 
 
 def pod_summary(pod: Obj) -> Obj:
@@ -147,8 +157,9 @@ class ClusterView:
         self.models = cache(MODELS, resource(API_VERSION, "CatalogModel"))
         self.instance_types = cache(INSTANCE_TYPES, resource(API_VERSION, "InstanceType"))
         self.deployments = cache(
-            DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), indexes={"refs": deployment_refs}
-        )
+            DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), slim=without_managed_fields,
+            indexes={"refs": deployment_refs},
+        )  # fmt: skip
         self.serverless = cache(
             SERVERLESS, resource(API_VERSION, "ServerlessEndpoint"), indexes={"refs": serverless_refs}
         )
