@@ -207,11 +207,11 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict
         started = time.monotonic()
         asyncio.run(create_all(cluster.kubeconfig, manifests))
         accepted = time.monotonic() - started
-        watch.wait({(m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests}, 900)
+        watch.wait({(m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests}, max(900, count * 0.5))
         total = max(watch.seen.values()) - started
         plane = {name: seconds - plane0[name] for name, seconds in control_plane_cpu(cluster).items()}
         watch.stop()
-        settle(operator, started, count)
+        settle(operator, started, count, timeout=max(600, count * 0.5))
         peak, cpu = process_figures(operator.pid)
         print(f"burst, {count} ModelDeployments over {spread} namespaces:")
         print(f"  all accepted by the API server in {accepted:.1f} s; all reconciled (status written) in {total:.1f} s"
@@ -234,7 +234,7 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict
         operator.stop()
         started = time.monotonic()
         operator.start()
-        seconds = settle(operator, started, count)
+        seconds = settle(operator, started, count, timeout=max(600, count * 0.5))
         reconciles = operator.metric("modelcatalog_reconciles_total")
         writes = operator.metric("modelcatalog_api_writes_total")
         peak, cpu = process_figures(operator.pid)
