@@ -156,9 +156,11 @@ def namespaces(cluster: LocalCluster, count: int) -> list[str]:
 
 
 def settle(operator: OperatorProcess, started: float, at_least: int, quiet: float = 3.0, timeout: float = 600) -> float:
-    """Seconds from `started` until the operator made `at_least` reconciles and then none for `quiet` seconds."""
+    """Seconds from `started` until the operator made `at_least` reconciles and then none for `quiet` seconds
+    (waiting at most `timeout` seconds from this call)."""
     last, last_change = -1.0, time.monotonic()
-    while time.monotonic() - started < timeout:
+    begun = last_change
+    while time.monotonic() - begun < timeout:
         count = operator.metric("modelcatalog_reconciles_total")
         if count != last:
             last, last_change = count, time.monotonic()
