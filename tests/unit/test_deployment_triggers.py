@@ -1,4 +1,4 @@
-"""Which changes of a ModelDeployment or of its children ask for a reconcile."""
+"""Which updates change nothing but the status (for a child other than its Deployment: no reconcile)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def body(**changes: Any) -> dict[str, Any]:
     return found
 
 
-def test_our_status_write_seen_back_is_status_only() -> None:
+def test_a_status_write_seen_back_is_status_only() -> None:
     fields = [{"manager": "kubectl"}, {"manager": "modelcatalog", "subresource": "status"}]
     written = body(status={"phase": "Ready"}, metadata__resourceVersion="11", metadata__managedFields=fields)
     assert status_only(body(), written)

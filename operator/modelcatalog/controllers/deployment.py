@@ -80,8 +80,6 @@ def _sans_status(body: Obj) -> Obj:
 
 @on_change(DEPLOYMENTS)
 def on_deployment(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
-    if status_only(old, new):
-        return  # our own status write coming back: no input of any reconcile changed (a resync repairs hand edits)
     for body in (old, new):
         if body is not None:
             namespace, name = body["metadata"].get("namespace"), body["metadata"]["name"]

@@ -20,9 +20,6 @@ from modelcatalog.metrics import RECONCILE_SECONDS, RECONCILES
 Reconcile = Callable[[kopf.Memo, Any], Awaitable[None]]
 R = TypeVar("R", bound=Reconcile)
 RECONCILERS: dict[str, Reconcile] = {}
-# Reconciles of one kind in flight: they mostly wait on the API server, so enough to keep it busy
-# (a burst, a network flip re-showing 200 endpoints) without queueing behind a handful.
-CONCURRENCY = 32
 WARNING_PHASES = {"Failed", "Pending", "Conflict", "Retired"}
 
 
@@ -55,7 +52,7 @@ def queue_of(memo: kopf.Memo, kind: str) -> WorkQueue:
                     raise
                 RECONCILES.labels(kind, "ok").inc()
 
-        memo.queues[kind] = WorkQueue(kind, work, CONCURRENCY)
+        memo.queues[kind] = WorkQueue(kind, work)
     found: WorkQueue = memo.queues[kind]
     return found
 

@@ -23,9 +23,6 @@ SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IN_CLUSTER_TOKEN = SERVICE_ACCOUNT_DIR / "token"
 TOKEN_REFRESH_SECONDS = 60
 WATCH_BUFFER_BYTES = 4 * 1024 * 1024  # one watch event (one object) must fit
-# Connections to the API server: each watch cache holds one for good (~17), reconciles in flight
-# (work.CONCURRENCY per kind) apply their children in parallel.
-CONNECTIONS = 160
 
 
 class ApiError(Exception):
@@ -103,7 +100,7 @@ class KubeClient:
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=CONNECTIONS),
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=64),
                 timeout=aiohttp.ClientTimeout(total=60),
             )
         return self._session
