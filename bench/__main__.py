@@ -1,6 +1,8 @@
 """`python -m bench [latency|burst|network|router|safety|faults|serverless|all]`: figures for docs/performance.md.
 
 burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
+Each run also writes its figures as JSON (.work/bench/<bench>-<commit>-<time>.json, or --json PATH);
+`python -m bench compare A.json B.json` prints two runs side by side (bench/record.py).
 
 Every benchmark runs the real operator as its own process against a fresh local control plane.
 ModelDeployments are created with instanceCount 0, so what is measured is the operator (children
@@ -25,6 +27,7 @@ from typing import Any
 
 import kubernetes
 
+from bench import record
 from bench.router import router_overhead
 from bench.safety import safety_overhead
 from bench.serverless import metering, status_delay
@@ -58,6 +61,17 @@ def process_figures(pid: int) -> tuple[float, float]:
         fields = stat.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return peak, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def control_plane_cpu(cluster: LocalCluster) -> dict[str, float]:
+    """CPU seconds so far of kube-apiserver and etcd (by kwokctl's pid files): where the rest of a burst goes."""
+    found = {}
+    for name in ("kube-apiserver", "etcd"):
+        try:
+            found[name] = process_figures(int((cluster.cluster_dir / "pids" / f"{name}.pid").read_text()))[1]
+        except (OSError, ValueError):
+            found[name] = 0.0
+    return found
 
 
 class StatusWatch:
@@ -144,9 +158,11 @@ def namespaces(cluster: LocalCluster, count: int) -> list[str]:
 
 
 def settle(operator: OperatorProcess, started: float, at_least: int, quiet: float = 3.0, timeout: float = 600) -> float:
-    """Seconds from `started` until the operator made `at_least` reconciles and then none for `quiet` seconds."""
+    """Seconds from `started` until the operator made `at_least` reconciles and then none for `quiet` seconds
+    (waiting at most `timeout` seconds from this call)."""
     last, last_change = -1.0, time.monotonic()
-    while time.monotonic() - started < timeout:
+    begun = last_change
+    while time.monotonic() - begun < timeout:
         count = operator.metric("modelcatalog_reconciles_total")
         if count != last:
             last, last_change = count, time.monotonic()
@@ -156,7 +172,7 @@ def settle(operator: OperatorProcess, started: float, at_least: int, quiet: floa
     raise TimeoutError("the operator did not settle")
 
 
-def latency(count: int) -> None:
+def latency(count: int) -> dict[str, float | int | str]:
     with testbed() as (cluster, _, api):
         [ns] = namespaces(cluster, 1)
         watch = StatusWatch(api)
@@ -171,6 +187,8 @@ def latency(count: int) -> None:
         print(f"latency, create -> children applied and status written, {count} objects one at a time:")
         print(f"  p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  p99 {percentile(ms, 99):.0f} ms"
               f"  mean {statistics.mean(ms):.0f} ms")  # fmt: skip
+        quantiles = {f"p{q}_ms": round(percentile(ms, q), 1) for q in (50, 95, 99)}
+        return {"count": count, **quantiles, "mean_ms": round(statistics.mean(ms), 1)}
 
 
 def peer_checkout(ref: str) -> Path:
@@ -181,7 +199,7 @@ def peer_checkout(ref: str) -> Path:
     return path
 
 
-def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> None:
+def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict[str, float | int | str]:
     label = "this checkout" if source == REPO_ROOT else f"peer {source.name}"
     print(f"--- operator of {label}")
     with testbed(source=source) as (cluster, operator, api):
@@ -189,34 +207,52 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> None
         manifests = [md(names[i % spread], f"md-{i}") for i in range(count)]
         watch = StatusWatch(api)
         rss0, cpu0 = process_figures(operator.pid)
+        plane0 = control_plane_cpu(cluster)
         started = time.monotonic()
         asyncio.run(create_all(cluster.kubeconfig, manifests))
         accepted = time.monotonic() - started
-        watch.wait({(m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests}, 900)
+        watch.wait({(m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests}, max(900, count * 0.5))
         total = max(watch.seen.values()) - started
+        plane = {name: seconds - plane0[name] for name, seconds in control_plane_cpu(cluster).items()}
         watch.stop()
-        settle(operator, started, count)
+        settle(operator, started, count, timeout=max(600, count * 0.5))
         peak, cpu = process_figures(operator.pid)
         print(f"burst, {count} ModelDeployments over {spread} namespaces:")
         print(f"  all accepted by the API server in {accepted:.1f} s; all reconciled (status written) in {total:.1f} s"
               f" ({count / total:.0f}/s)")  # fmt: skip
-        print(f"  operator peak RSS {peak:.0f} MiB (idle before: {rss0:.0f} MiB), CPU {cpu - cpu0:.1f} s")
+        print(f"  operator peak RSS {peak:.0f} MiB (idle before: {rss0:.0f} MiB), CPU {cpu - cpu0:.1f} s;"
+              f" until all reconciled: kube-apiserver CPU {plane['kube-apiserver']:.1f} s, etcd {plane['etcd']:.1f} s;"
+              f" load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         writes_before = operator.metric("modelcatalog_api_writes_total")
-        print(f"  API writes during the burst: {writes_before:.0f} ({writes_before / count:.1f} per object)")
+        reconciles = operator.metric("modelcatalog_reconciles_total")
+        print(f"  API writes during the burst: {writes_before:.0f} ({writes_before / count:.1f} per object);"
+              f" reconciles: {reconciles:.0f}")  # fmt: skip
+        figures: dict[str, float | int | str] = {
+            "count": count, "namespaces": spread, "accepted_s": round(accepted, 2), "reconciled_s": round(total, 2),
+            "per_object_ms": round(total / count * 1000, 2), "peak_rss_mib": round(peak), "idle_rss_mib": round(rss0),
+            "cpu_s": round(cpu - cpu0, 1), "apiserver_cpu_s": round(plane["kube-apiserver"], 1),
+            "etcd_cpu_s": round(plane["etcd"], 1), "writes": writes_before,
+            "writes_per_object": round(writes_before / count, 2), "reconciles": reconciles,
+        }  # fmt: skip
 
         operator.stop()
         started = time.monotonic()
         operator.start()
-        seconds = settle(operator, started, count)
+        seconds = settle(operator, started, count, timeout=max(600, count * 0.5))
         reconciles = operator.metric("modelcatalog_reconciles_total")
         writes = operator.metric("modelcatalog_api_writes_total")
         peak, cpu = process_figures(operator.pid)
         print(f"restart with {count} existing ModelDeployments (nothing changed):")
         print(f"  settled {seconds:.1f} s after the operator started ({reconciles:.0f} reconciles);"
               f" writes: {writes:.0f}; peak RSS {peak:.0f} MiB, CPU {cpu:.1f} s")  # fmt: skip
+        return figures | {
+            "restart_settled_s": round(seconds, 2), "restart_reconciles": reconciles, "restart_writes": writes,
+            "restart_peak_rss_mib": round(peak), "restart_cpu_s": round(cpu, 1),
+        }  # fmt: skip
 
 
-def network(endpoint_counts: list[int], flips: int = 5) -> None:
+def network(endpoint_counts: list[int], flips: int = 5) -> dict[str, float | int | str]:
+    figures: dict[str, float | int | str] = {}
     with testbed() as (cluster, _, api):
         core = kubernetes.client.NetworkingV1Api(api)
         for count in endpoint_counts:
@@ -227,17 +263,24 @@ def network(endpoint_counts: list[int], flips: int = 5) -> None:
             asyncio.run(create_all(cluster.kubeconfig, manifests))
             watch.wait({(ns, m["metadata"]["name"]) for m in manifests}, 600)
             watch.stop()
+            access = AccessWatch(api, ns)
             policy_times, status_times = [], []
             for flip in range(flips):
                 disabled = flip % 2 == 0
                 policy_times.append(flip_once(cluster, core, ns, disabled))
-                status_times.append(endpoints_follow(cluster, ns, "Disabled" if disabled else "Enabled", count)
+                status_times.append(endpoints_follow(access, "Disabled" if disabled else "Enabled", count)
                                     + policy_times[-1])  # fmt: skip
+            access.stop()
             print(f"network flag flip, workspace with {count} endpoint(s), {flips} flips:")
             print(f"  policies in force: median {statistics.median(policy_times) * 1000:.0f} ms,"
                   f" max {max(policy_times) * 1000:.0f} ms")  # fmt: skip
             median, worst = statistics.median(status_times) * 1000, max(status_times) * 1000
             print(f"  every endpoint's status shows the new mode: median {median:.0f} ms, max {worst:.0f} ms")
+            figures |= {
+                f"policies_median_ms_{count}": round(statistics.median(policy_times) * 1000, 1),
+                f"status_median_ms_{count}": round(median, 1), f"status_max_ms_{count}": round(worst, 1),
+            }  # fmt: skip
+    return figures
 
 
 def flip_once(cluster: LocalCluster, core: Any, ns: str, disabled: bool) -> float:
@@ -260,15 +303,39 @@ def flip_once(cluster: LocalCluster, core: Any, ns: str, disabled: bool) -> floa
     return time.monotonic() - started
 
 
-def endpoints_follow(cluster: LocalCluster, ns: str, mode: str, count: int) -> float:
+class AccessWatch:
+    """The network access each endpoint of one namespace shows, kept current by a watch (in a thread): probing
+    costs the API server nothing (a list of 200 objects every 50 ms, or a kubectl per probe, did)."""
+
+    def __init__(self, api: kubernetes.client.ApiClient, namespace: str) -> None:
+        self.modes: dict[str, str | None] = {}
+        self._custom = kubernetes.client.CustomObjectsApi(api)
+        self._namespace = namespace
+        self._watch = kubernetes.watch.Watch()
+        self._stopped = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            try:
+                for event in self._watch.stream(self._custom.list_namespaced_custom_object, GROUP, VERSION,
+                                                self._namespace, "modeldeployments", timeout_seconds=300):  # fmt: skip
+                    obj = event["object"]
+                    if event.get("type") != "ERROR":
+                        endpoint = (obj.get("status") or {}).get("endpoint") or {}
+                        self.modes[obj["metadata"]["name"]] = endpoint.get("networkAccess")
+            except Exception as error:
+                print(f"  (watch restarted: {error})", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._watch.stop()
+
+
+def endpoints_follow(access: AccessWatch, mode: str, count: int) -> float:
+    """Seconds until every endpoint shows `mode`."""
     started = time.monotonic()
-    jsonpath = 'jsonpath={range .items[*]}{.status.endpoint.networkAccess}{"\\n"}{end}'
-
-    def all_follow() -> bool:
-        modes = cluster.kubectl("get", "modeldeployments", "-n", ns, "-o", jsonpath).split()
-        return len(modes) == count and set(modes) == {mode}
-
-    poll(all_follow, 120)
+    poll(lambda: len(access.modes) == count and set(access.modes.values()) == {mode}, 120, interval=0.01)
     return time.monotonic() - started
 
 
@@ -280,7 +347,7 @@ def poll(probe: Callable[[], bool], timeout: float, interval: float = 0.02) -> N
         time.sleep(interval)
 
 
-def faults(fuzz_count: int, burst_count: int) -> None:
+def faults(fuzz_count: int, burst_count: int) -> dict[str, float | int | str]:
     from bench.faults import (  # hypothesis is a dev dependency: only this bench needs it
         apiserver_bench,
         fuzz_bench,
@@ -298,18 +365,43 @@ def faults(fuzz_count: int, burst_count: int) -> None:
     for failure in failures[:50]:
         print(f"  FAILED: {failure}")
     print(f"faults: {len(failures)} failures")
-    if failures:
-        raise SystemExit(1)
+    return {"fuzz_count": fuzz_count, "burst_count": burst_count, "failures": len(failures)}
+
+
+def run(args: argparse.Namespace) -> record.Figures:
+    figures: record.Figures = {}
+    if args.which in ("all", "latency"):
+        figures["latency"] = latency(args.latency_count)
+    if args.which in ("all", "burst"):
+        if args.peer:
+            figures[f"burst-peer-{args.peer}"] = burst_and_restart(
+                args.burst_count, args.namespaces, peer_checkout(args.peer)
+            )
+        figures["burst"] = burst_and_restart(args.burst_count, args.namespaces)
+    if args.which in ("all", "network"):
+        figures["network"] = network([1, 200])
+    if args.which in ("all", "router"):
+        figures["router"] = record.flat(router_overhead(args.router_count, litellm=not args.no_litellm,
+                                                        profile=args.profile))  # fmt: skip
+    if args.which in ("all", "safety"):
+        figures["safety"] = record.flat(safety_overhead(args.router_count))
+    if args.which in ("all", "serverless"):
+        metering(args.serverless_count)
+        if args.status:
+            status_delay()
+    if args.which in ("all", "faults"):
+        figures["faults"] = faults(args.fuzz_count, args.burst_count)
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which",
-        nargs="?",
-        default="all",
-        choices=["all", "latency", "burst", "network", "router", "safety", "faults", "serverless"],
-    )
+        "which", nargs="?", default="all",
+        choices=["all", "latency", "burst", "network", "router", "safety", "faults", "serverless", "compare"],
+    )  # fmt: skip
+    parser.add_argument("records", nargs="*", type=Path, help="compare: two JSON records, A then B")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
@@ -321,25 +413,20 @@ def main() -> None:
     parser.add_argument("--serverless-count", type=int, default=500, help="serverless: requests at concurrency 1")
     parser.add_argument("--status", action="store_true", help="serverless: also the delay to status.usage (a cluster)")
     args = parser.parse_args()
+    if args.which == "compare":
+        if len(args.records) != 2:
+            parser.error("compare takes two JSON records: A.json B.json")
+        print("\n".join(record.compare(record.load(args.records[0]), record.load(args.records[1]))))
+        return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {sys.version.split()[0]} ({sys.executable})")
-    if args.which in ("all", "latency"):
-        latency(args.latency_count)
-    if args.which in ("all", "burst"):
-        if args.peer:
-            burst_and_restart(args.burst_count, args.namespaces, peer_checkout(args.peer))
-        burst_and_restart(args.burst_count, args.namespaces)
-    if args.which in ("all", "network"):
-        network([1, 200])
-    if args.which in ("all", "router"):
-        router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
-    if args.which in ("all", "safety"):
-        safety_overhead(args.router_count)
-    if args.which in ("all", "serverless"):
-        metering(args.serverless_count)
-        if args.status:
-            status_delay()
-    if args.which in ("all", "faults"):
-        faults(args.fuzz_count, args.burst_count)
+    commit = record.commit_of(REPO_ROOT)
+    figures = run(args)
+    found = record.new_record(commit, figures)
+    for path in [record.default_path(REPO_ROOT / ".work" / "bench", args.which, found), *filter(None, [args.json])]:
+        record.write(path, found)
+        print(f"figures written to {path}")
+    if figures.get("faults", {}).get("failures"):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelcatalog import API_VERSION
 from modelcatalog.api.base import Toggle
 from modelcatalog.api.catalog import CatalogModelSpec, InstanceTypeSpec
 from modelcatalog.api.network import WorkspaceNetworkSpec
 from modelcatalog.kube.cache import Obj, WatchCache
-from modelcatalog.kube.client import KubeClient
+from modelcatalog.kube.client import FIELD_MANAGER, KubeClient
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.labels import COMPONENT, DEPLOYMENT, MANAGED_BY, MANAGER, MODEL_SERVER, OWNER_KIND, OWNER_NAME
 from modelcatalog.render import quota
@@ -37,6 +37,7 @@ SERVERLESS = "serverlessendpoints"
 PEERINGS = "clusterkopfpeerings"
 QUOTAS = "resourcequotas"
 
+M = TypeVar("M", bound=BaseModel)
 Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
 LISTENERS: defaultdict[str, list[Listener]] = defaultdict(list)
 
@@ -52,12 +53,22 @@ def on_change(cache: str) -> Callable[[Listener], Listener]:
 
 
 def without_status_edits(obj: Obj) -> Obj:
-    """A child as reconciles need it: managedFields only of spec/data edits (others' fields show drift)."""
+    """A child as reconciles need it: managedFields only of others' spec/data edits (they show drift; ours,
+    a copy of every field we set, is most of an object's size)."""
     meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    edits = [e for e in obj["metadata"].get("managedFields") or [] if not e.get("subresource")]
+    edits = [
+        e
+        for e in obj["metadata"].get("managedFields") or []
+        if not e.get("subresource") and e.get("manager") != FIELD_MANAGER
+    ]
     if edits:
         meta["managedFields"] = edits
     return {**obj, "metadata": meta}
+
+
+def without_managed_fields(obj: Obj) -> Obj:
+    """An object of ours (a ModelDeployment) as reconciles read it: who set which field is never asked."""
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
 
 
 def pod_summary(pod: Obj) -> Obj:
@@ -146,8 +157,9 @@ class ClusterView:
         self.models = cache(MODELS, resource(API_VERSION, "CatalogModel"))
         self.instance_types = cache(INSTANCE_TYPES, resource(API_VERSION, "InstanceType"))
         self.deployments = cache(
-            DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), indexes={"refs": deployment_refs}
-        )
+            DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), slim=without_managed_fields,
+            indexes={"refs": deployment_refs},
+        )  # fmt: skip
         self.serverless = cache(
             SERVERLESS, resource(API_VERSION, "ServerlessEndpoint"), indexes={"refs": serverless_refs}
         )
@@ -158,6 +170,7 @@ class ClusterView:
         self.peering_name = peering
         self.peerings = cache(PEERINGS, resource("kopf.dev/v1", "ClusterKopfPeering")) if peering else None
         self._tasks: list[asyncio.Task[None]] = []
+        self._parsed: dict[tuple[type[BaseModel], str], tuple[str | None, Any]] = {}
 
     @property
     def caches(self) -> list[WatchCache]:
@@ -213,21 +226,24 @@ class ClusterView:
     def catalog_model(self, name: str) -> CatalogModelSpec | ValidationError | None:
         """The model's spec; the validation error when the stored object is malformed; None when absent."""
         found = self.models.get(None, name)
-        if found is None:
-            return None
-        try:
-            return CatalogModelSpec.model_validate(found.get("spec") or {})
-        except ValidationError as error:
-            return error
+        return None if found is None else self._spec(CatalogModelSpec, found)
 
     def instance_types_by_name(self) -> dict[str, InstanceTypeSpec | ValidationError]:
         """Every InstanceType's spec by name; the validation error for a malformed one (fatal to no one)."""
-        found: dict[str, InstanceTypeSpec | ValidationError] = {}
-        for obj in self.instance_types.all():
-            try:
-                found[obj["metadata"]["name"]] = InstanceTypeSpec.model_validate(obj.get("spec") or {})
-            except ValidationError as error:
-                found[obj["metadata"]["name"]] = error
+        return {obj["metadata"]["name"]: self._spec(InstanceTypeSpec, obj) for obj in self.instance_types.all()}
+
+    def _spec(self, model: type[M], obj: Obj) -> M | ValidationError:
+        """A catalog entry's spec, validated once per resourceVersion: every reconcile reads the catalog."""
+        name, version = obj["metadata"]["name"], obj["metadata"].get("resourceVersion")
+        cached = self._parsed.get((model, name))
+        if cached is not None and version is not None and cached[0] == version:
+            found: M | ValidationError = cached[1]
+            return found
+        try:
+            found = model.model_validate(obj.get("spec") or {})
+        except ValidationError as error:
+            found = error
+        self._parsed[(model, name)] = (version, found)
         return found
 
     def gpu_workspace(self, namespace: str | None, name: str) -> quota.Workspace:

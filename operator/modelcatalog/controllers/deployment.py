@@ -69,6 +69,16 @@ def request_endpoint(memo: kopf.Memo, namespace: str | None, endpoint: str) -> N
         work.request(memo, KIND, (namespace, body["metadata"]["name"]))
 
 
+def status_only(old: Obj | None, new: Obj | None) -> bool:
+    """True when an update changed nothing but the status (and the version that comes with any write)."""
+    return old is not None and new is not None and _sans_status(old) == _sans_status(new)
+
+
+def _sans_status(body: Obj) -> Obj:
+    meta = {k: v for k, v in body["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+    return {k: v for k, v in body.items() if k != "status"} | {"metadata": meta}
+
+
 @on_change(DEPLOYMENTS)
 def on_deployment(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
     for body in (old, new):
@@ -110,6 +120,8 @@ def on_child(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
     assert child is not None
     labels = child["metadata"].get("labels") or {}
     namespace, owner = child["metadata"].get("namespace"), labels.get(OWNER_NAME, "")
+    if child["kind"] != "Deployment" and status_only(old, new):
+        return  # of the children, the reconcile reads only the Deployment's status (replicas ready)
     if labels.get(OWNER_KIND) == KIND:
         work.request(memo, KIND, (namespace, owner))
     elif labels.get(OWNER_KIND) == ENDPOINT_OWNER:

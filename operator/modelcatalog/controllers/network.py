@@ -45,14 +45,21 @@ async def label_namespace(memo: kopf.Memo, namespace: str, access: str | None) -
     """The workspace's public network access on its Namespace, where admission policies can read it."""
     if namespace in memo.access_modes and memo.access_modes[namespace] == access:
         return
-    patch = {"metadata": {"labels": {ACCESS_LABEL: str(access) if access is not None else None}}}
-    try:
-        await memo.client.merge_patch(NAMESPACE_INFO, namespace, None, patch)
-    except ApiError as error:
-        if error.status != 404:  # a namespace being deleted takes its label with it
-            raise
+    # The first look since the operator started reads the label: a restart writes nothing when nothing changed.
+    if namespace in memo.access_modes or await namespace_label(memo, namespace) != access:
+        patch = {"metadata": {"labels": {ACCESS_LABEL: str(access) if access is not None else None}}}
+        try:
+            await memo.client.merge_patch(NAMESPACE_INFO, namespace, None, patch)
+        except ApiError as error:
+            if error.status != 404:  # a namespace being deleted takes its label with it
+                raise
     if access is None:
         memo.access_modes[namespace] = None
+
+
+async def namespace_label(memo: kopf.Memo, namespace: str) -> str | None:
+    found = await memo.client.get("v1", "Namespace", namespace)
+    return ((found or {}).get("metadata", {}).get("labels") or {}).get(ACCESS_LABEL)
 
 
 def failed(reason: str, message: str, phase: NetworkPhase = NetworkPhase.FAILED) -> WorkspaceNetworkStatus:

@@ -11,6 +11,7 @@ objects writes nothing):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterable
@@ -177,22 +178,15 @@ async def sync(
     are applied. A child the API server refuses as invalid raises ChildRefused.
     """
     current = {key_of(obj): obj for obj in live}
-    conflicts = []
-    for manifest in map(stamped, desired):
-        key = key_of(manifest)
-        existing = current.get(key)
-        if existing is None and not await _free_or_ours(client, manifest):
-            conflicts.append(key)
-            continue
-        taken = foreign_fields(existing) if existing is not None else []
-        if existing is not None and up_to_date(existing, manifest) and not taken:
-            continue
-        await _apply(client, key, manifest)  # forced: fields of ours that others took over come back to us
-        added = [path for path in taken if not _has_path(manifest, path)]
-        if added:
-            info = resource(manifest["apiVersion"], manifest["kind"])
-            await client.merge_patch(info, key[2], namespace, removal_patch(added))
-        CHILD_WRITES.labels(manifest["kind"], "apply").inc()
+    manifests = [stamped(m) for m in desired]
+    # The children are independent objects: their round trips overlap instead of adding up.
+    outcomes = await asyncio.gather(
+        *(_bring(client, namespace, m, current.get(key_of(m))) for m in manifests), return_exceptions=True
+    )
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if errors:
+        raise errors[0]
+    conflicts = [key_of(m) for m, free in zip(manifests, outcomes, strict=True) if free is False]
     wanted = {key_of(m) for m in desired}
     for key in sorted(set(current) - wanted):
         api_version, kind, name = key
@@ -200,6 +194,25 @@ async def sync(
             CHILD_WRITES.labels(kind, "delete").inc()
     if conflicts:
         raise ChildConflict(owner, conflicts)
+
+
+async def _bring(
+    client: KubeClient, namespace: str | None, manifest: dict[str, Any], existing: dict[str, Any] | None
+) -> bool:
+    """Apply one stamped manifest unless `existing` is up to date; False when its name is taken by another."""
+    key = key_of(manifest)
+    if existing is None and not await _free_or_ours(client, manifest):
+        return False
+    taken = foreign_fields(existing) if existing is not None else []
+    if existing is not None and up_to_date(existing, manifest) and not taken:
+        return True
+    await _apply(client, key, manifest)  # forced: fields of ours that others took over come back to us
+    added = [path for path in taken if not _has_path(manifest, path)]
+    if added:
+        info = resource(manifest["apiVersion"], manifest["kind"])
+        await client.merge_patch(info, key[2], namespace, removal_patch(added))
+    CHILD_WRITES.labels(manifest["kind"], "apply").inc()
+    return True
 
 
 async def _free_or_ours(client: KubeClient, manifest: dict[str, Any]) -> bool:
