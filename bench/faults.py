@@ -34,6 +34,7 @@ from modelcatalog.api.network import NetworkPhase
 from modelcatalog.kube.client import ApiError, KubeClient
 from modelcatalog.kube.resources import resource
 from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 
 GROUP, VERSION = "modelcatalog.io", "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -269,8 +270,8 @@ async def settle_all(kubeconfig: Path, outcomes: list[Outcome], seconds: float) 
     return waiting
 
 
-def metrics_text(operator: OperatorProcess) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as response:
+def metrics_text(operator: OperatorProcess | ChartOperator) -> str:
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as response:  # noqa: S310 (loopback)
         return str(response.read().decode())
 
 
