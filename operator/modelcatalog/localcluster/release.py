@@ -136,7 +136,7 @@ class ChartOperator:
     @property
     def pid(self) -> int:
         """The pod runner's process for the pod (the operator bound to the pod's IP)."""
-        pid = process_of(self.ip)
+        pid = process_of(self.pod())
         if pid is None:
             raise RuntimeError(f"no operator process for pod {self.pod()['metadata']['name']}")
         return pid
@@ -157,9 +157,9 @@ class ChartOperator:
 
     def stop(self) -> None:
         """Scaled to 0: the pod runner stops the process with SIGTERM, as a kubelet would."""
-        ips = [p["status"].get("podIP", "") for p in self.pods()]
+        pods = self.pods()
         self.kubectl("scale", DEPLOYMENT, "-n", NAMESPACE, "--replicas=0")
-        self._wait(lambda: not self.pods() and not any(process_of(ip) for ip in ips), "the operator pods to stop")
+        self._wait(lambda: not self.pods() and not any(process_of(p) for p in pods), "the operator pods to stop")
 
     def kill(self) -> None:
         """Stopped without a clean shutdown, as a node failure would: the process is frozen at once, its pod
@@ -200,7 +200,7 @@ class ChartOperator:
 
 def _healthy(pod: dict[str, Any], port: int) -> bool:
     ip = (pod.get("status") or {}).get("podIP")
-    if not ip:
+    if not ip or process_of(pod) is None:
         return False
     try:
         with urllib.request.urlopen(f"http://{ip}:{port}/healthz", timeout=2) as response:
@@ -216,10 +216,17 @@ def _cmdline(pid: str) -> list[bytes]:
         return []
 
 
-def process_of(pod_ip: str) -> int | None:
-    """The operator process the pod runner started for the pod at `pod_ip` (its metrics address)."""
+def process_of(pod: dict[str, Any]) -> int | None:
+    """The operator process the pod runner started for `pod`: bound to its IP (the metrics address) and named
+    by it (POD_ID); a deleted pod's process may still be stopping on the same IP."""
+    name, ip = pod["metadata"]["name"], (pod.get("status") or {}).get("podIP")
     for entry in os.listdir("/proc"):
         argv = _cmdline(entry) if entry.isdigit() else []
-        if b"operator" in argv and f"--metrics-address={pod_ip}".encode() in argv:
-            return int(entry)
+        if b"operator" in argv and f"--metrics-address={ip}".encode() in argv:
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"POD_ID={name}".encode() in environ:
+                return int(entry)
     return None
