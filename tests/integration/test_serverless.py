@@ -2,7 +2,7 @@
 pod runner runs the pool's model server and each workspace's router as local processes, and the real
 `openai` client calls an endpoint through its workspace router. Traffic goes only to 127.0.0.0/8.
 
-The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (launcher.TEST_BED_SETTINGS).
+The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (localcluster/testbed-values.yaml).
 """
 
 from __future__ import annotations
