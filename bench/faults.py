@@ -12,6 +12,7 @@ attribute 'more'), hence this small generator for the subset pydantic emits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -34,6 +35,7 @@ from modelcatalog.api.network import NetworkPhase
 from modelcatalog.kube.client import ApiError, KubeClient
 from modelcatalog.kube.resources import resource
 from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 
 GROUP, VERSION = "modelcatalog.io", "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -269,8 +271,8 @@ async def settle_all(kubeconfig: Path, outcomes: list[Outcome], seconds: float) 
     return waiting
 
 
-def metrics_text(operator: OperatorProcess) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as response:
+def metrics_text(operator: OperatorProcess | ChartOperator) -> str:
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as response:  # noqa: S310 (loopback)
         return str(response.read().decode())
 
 
@@ -435,23 +437,56 @@ def kill_bench(
 # the API server is killed and started again with the command line, environment and folder it had.
 
 
+# They exit when their leader lease lapses while the API server is down (a kubelet would restart them; kwokctl's
+# binary runtime does not), so they are restarted with it.
+WITH_THE_APISERVER = ("kube-controller-manager", "kube-scheduler")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A control-plane process as kwokctl started it: enough to start it again the same way."""
+
+    name: str
+    pid: int
+    command: list[bytes]
+    env: dict[bytes, bytes]
+    cwd: Path
+
+    @classmethod
+    def of(cls, cluster_dir: Path, name: str) -> Component:
+        pid = int((cluster_dir / "pids" / f"{name}.pid").read_text().strip())
+        proc = Path(f"/proc/{pid}")
+        command = proc.joinpath("cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        pairs = proc.joinpath("environ").read_bytes().split(b"\0")
+        env = dict(item.split(b"=", 1) for item in pairs if b"=" in item)
+        return cls(name, pid, command, env, proc.joinpath("cwd").resolve())
+
+    def kill(self) -> None:
+        proc = Path(f"/proc/{self.pid}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        while proc.exists() and "Z" not in proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[:1]:
+            time.sleep(0.05)
+
+    def start(self, cluster_dir: Path) -> None:
+        with (cluster_dir / "logs" / f"{self.name}.log").open("ab") as log:
+            started = subprocess.Popen(
+                self.command, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        (cluster_dir / "pids" / f"{self.name}.pid").write_text(str(started.pid))  # kwokctl delete stops it by this
+
+
 def restart_apiserver(cluster_dir: Path, down_seconds: float = 3.0) -> None:
-    """kill -9 the local cluster's kube-apiserver, and start it again the way kwokctl did `down_seconds` later."""
-    pidfile = cluster_dir / "pids" / "kube-apiserver.pid"
-    pid = int(pidfile.read_text().strip())
-    proc = Path(f"/proc/{pid}")
-    command = proc.joinpath("cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    env = dict(item.split(b"=", 1) for item in proc.joinpath("environ").read_bytes().split(b"\0") if b"=" in item)
-    cwd = proc.joinpath("cwd").resolve()
-    os.kill(pid, signal.SIGKILL)
-    while proc.exists() and "Z" not in proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[:1]:
-        time.sleep(0.05)
+    """kill -9 the local cluster's kube-apiserver, and start it again the way kwokctl did `down_seconds` later
+    (with the components that would exit meanwhile)."""
+    apiserver = Component.of(cluster_dir, "kube-apiserver")
+    others = [Component.of(cluster_dir, name) for name in WITH_THE_APISERVER]
+    apiserver.kill()
     time.sleep(down_seconds)
-    with (cluster_dir / "logs" / "kube-apiserver.log").open("ab") as log:
-        started = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    pidfile.write_text(str(started.pid))  # kwokctl delete stops it by this file
+    apiserver.start(cluster_dir)
+    for component in others:
+        component.kill()
+        component.start(cluster_dir)
 
 
 def apiserver_bench(

@@ -19,6 +19,7 @@ import yaml
 from modelcatalog.localcluster import LocalCluster, node_manifests
 from modelcatalog.localcluster.cluster import find_tools, install_catalog
 from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 from tests.conftest import REPO
 from tests.integration.kube import Kube
 
@@ -59,11 +60,16 @@ def installed(kube: Kube) -> Kube:
 
 
 @pytest.fixture(scope="session")
-def operator(installed: Kube) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(installed.kubeconfig, LOG_DIR)
-    process.start()
-    yield process
-    process.stop()
+def operator(installed: Kube) -> Iterator[ChartOperator]:
+    """The operator as users install it: `helm install` of the chart with the test bed's values (as `make demo`);
+    the pod runner runs its pod with a token of the chart's ServiceAccount, so every test that uses it proves
+    the chart's RBAC is enough (release.py, docs/development.md)."""
+    if installed.pods_dir is None:
+        pytest.skip("the chart's operator pod runs on the local cluster's pod runner (the image is not built here)")
+    chart = ChartOperator(installed.kubeconfig, Path(installed.kubectl_binary).parent, installed.pods_dir)
+    chart.install()
+    yield chart
+    chart.uninstall()
 
 
 @pytest.fixture

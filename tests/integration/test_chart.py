@@ -5,9 +5,10 @@ update) and `helm uninstall` (CRDs and users' objects stay).
 
 On the local cluster the pod runner runs the chart's operator pods as local processes (the image is the
 project's; docs/development.md), with the pods' own ServiceAccount tokens: the RBAC they meet is exactly the
-chart's. Two replicas share the peering `modelcatalog` with the session's operator (conftest.py), which they
-outrank (newer), so it stands by while the release is installed; the release leaves the peering cleanly
-(scaled to 0 before `helm uninstall`) and the session's operator takes over again.
+chart's. The session's operator is a release of the same chart (conftest.py, release.py): the chart's cluster-wide
+objects (ClusterRoles, the webhook configuration, the admission policies) have fixed names, so this module
+uninstalls the session's release first (the CRDs and the serverless namespace stay: `keep`), installs the chart
+with its defaults under the same release name, and installs the session's again when done.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import openai
 import pytest
 import yaml
 
-from modelcatalog.localcluster.cluster import MANIFESTS, find_tools
+from modelcatalog.localcluster.cluster import find_tools
+from modelcatalog.localcluster.release import ChartOperator
 from modelcatalog.settings import Settings
 from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
@@ -36,21 +38,11 @@ CHART = REPO / "charts" / "modelcatalog"
 NS = "modelcatalog-system"
 RELEASE = "modelcatalog"
 SA = f"system:serviceaccount:{NS}:modelcatalog-operator"
-HELM_OWNER = {"meta.helm.sh/release-name": RELEASE, "meta.helm.sh/release-namespace": NS}
 SERVERLESS_NS = Settings().serverless_namespace
 DENIED = 'admission webhook "validate.modelcatalog.io" denied the request: '
 # The test bed's kube-controller-manager creates the pods of Deployments with the admin credentials (group
 # system:masters), not as system:kube-controller-manager: trusted by the workload policy here, as test_policy.py does.
 TEST_BED_TRUST = ("--set", "policies.trustedGroups={system:masters}")
-# What test_policy.py registers on the test bed (the webhook by url, the policies): the chart brings its own.
-TEST_BED_POLICY = [
-    ("validatingwebhookconfiguration", "modelcatalog", None),
-    ("validatingadmissionpolicybinding", "modelcatalog-operator-workloads", None),
-    ("validatingadmissionpolicybinding", "modelcatalog-private-workspace-exposure", None),
-    ("validatingadmissionpolicy", "modelcatalog-operator-workloads", None),
-    ("validatingadmissionpolicy", "modelcatalog-private-workspace-exposure", None),
-    ("configmap", "modelcatalog-policy", NS),
-]
 
 
 def helm(kube: Kube, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -74,30 +66,6 @@ def pod_template_annotations(kube: Kube) -> dict[str, str]:
     deployment = kube.get_json("deployment", "modelcatalog-operator", "-n", NS)
     annotations: dict[str, str] = deployment["spec"]["template"]["metadata"].get("annotations") or {}
     return annotations
-
-
-def adopt_existing_crds(kube: Kube) -> None:
-    """CRDs an earlier test of the session installed with kubectl: handed to the release, as docs/install.md
-    tells users who did the same."""
-    for crd in kube.get_json("crd", "-l", "app.kubernetes.io/part-of=modelcatalog")["items"]:
-        name = crd["metadata"]["name"]
-        kube.kubectl("label", "--overwrite", "crd", name, "app.kubernetes.io/managed-by=Helm")
-        kube.kubectl("annotate", "--overwrite", "crd", name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
-    # The peering CRD, and the routers' ClusterRole that LocalCluster.install() applies (the session's setup).
-    # The serverless namespace test_serverless.py creates (the chart's job on a real install).
-    for kind, name in [("crd", "clusterkopfpeerings.kopf.dev"), ("clusterrole", "modelcatalog-router-tokenreview"),
-                       ("clusterrole", "modelcatalog-serverless-gateway"), ("namespace", SERVERLESS_NS)]:  # fmt: skip
-        if kube.kubectl("get", kind, name, check=False).returncode == 0:
-            kube.kubectl("label", "--overwrite", kind, name, "app.kubernetes.io/managed-by=Helm")
-            kube.kubectl("annotate", "--overwrite", kind, name, *(f"{k}={v}" for k, v in HELM_OWNER.items()))
-
-
-def remove_test_bed_policy(kube: Kube) -> None:
-    """The test bed's webhook (registered by url) and policies, if an earlier test left them: the chart's replace
-    them (test_policy.py installs its own again)."""
-    for kind, name, namespace in TEST_BED_POLICY:
-        where = ["-n", namespace] if namespace else []
-        kube.kubectl("delete", kind, name, *where, "--ignore-not-found", check=False)
 
 
 def operator_pods(kube: Kube) -> list[dict[str, Any]]:
@@ -124,21 +92,19 @@ def uninstall(kube: Kube, check: bool = True) -> None:
 
 
 @pytest.fixture(scope="module")
-def release(kube: Kube) -> Iterator[Kube]:
+def release(kube: Kube, operator: ChartOperator) -> Iterator[Kube]:
+    operator.uninstall()
     rendered = template(kube)
     # The whole chart, as rendered, is accepted by the real API server (CRDs and all, before installing).
-    kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
-    session_role = kube.kubectl("get", "clusterrole", "modelcatalog-router-tokenreview", check=False).returncode == 0
-    adopt_existing_crds(kube)
-    remove_test_bed_policy(kube)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", stdin=rendered)
+    operator.adopt()  # what a user applied with kubectl before (the CRDs of crds/, ...), as docs/install.md says
     # The default image: the pod runner recognises the project's image and runs the operator's command.
     helm(kube, "install", RELEASE, str(CHART), "-n", NS, "--create-namespace", "--timeout", "2m", *TEST_BED_TRUST)
     try:
         yield kube
     finally:
         uninstall(kube, check=False)
-        if session_role:  # helm deleted the adopted ClusterRoles; the session's routers and gateway need them
-            kube.kubectl("apply", "--server-side", "-f", str(MANIFESTS))
+        operator.install()
 
 
 @pytest.fixture
@@ -165,7 +131,7 @@ def test_the_rendered_chart_passes_lint_and_a_server_side_dry_run_with_every_opt
     assert "0 chart(s) failed" in lint.stdout
     rendered = template(kube, "--set", "replicas=1", "--set", "catalog.install=false", "--set", "region=westeurope",
                         "--set", "settings.REQUIRE_PINNED_REVISION=true")  # fmt: skip
-    kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", stdin=rendered)
     # The webhook, the policies and the serverless namespace off: nothing of them rendered, still valid.
     off = ("--set", "webhook.enabled=false", "--set", "policies.enabled=false",
            "--set", "serverless.createNamespace=false")  # fmt: skip
@@ -175,14 +141,14 @@ def test_the_rendered_chart_passes_lint_and_a_server_side_dry_run_with_every_opt
     kinds = {d["kind"] for d in yaml.safe_load_all(rendered) if d}
     assert not kinds & {"ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy", "Namespace"}, kinds
     assert "MODELCATALOG_WEBHOOK_PORT" not in rendered and "modelcatalog-webhook" not in rendered
-    kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", stdin=rendered)
     # On, with users and groups the policies trust besides the operator, and another Secret name.
     rendered = template(kube, "--set", "policies.trustedUsers={alice,bob}", "--set", "policies.trustedGroups={ops}",
                         "--set", "webhook.secretName=webhook-cert", "--set", "webhook.port=10443")  # fmt: skip
     params = next(d for d in yaml.safe_load_all(rendered) if d and d["metadata"]["name"] == "modelcatalog-policy")
     assert params["data"] == {"trustedUsers": f"{SA},alice,bob", "trustedGroups": "ops"}
     assert "webhook-cert" in rendered and "10443" in rendered
-    kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", stdin=rendered)
     bad = helm(kube, "template", RELEASE, str(CHART), "--set", "replicas=0", check=False)
     assert bad.returncode != 0 and "/replicas" in bad.stderr and "minimum" in bad.stderr
 
@@ -286,12 +252,12 @@ def test_the_charts_operator_pods_reconcile_end_to_end_as_their_service_account_
 ) -> None:
     kube = release
     names = {p["metadata"]["name"] for p in chart_operator}
-    # Peering: both replicas are peers named by their pods (POD_ID); the newest outranks every other peer,
-    # the session's operator included, and the other one stands by.
+    # Peering: both replicas are peers named by their pods (POD_ID); the newest outranks the other, which
+    # stands by.
     peers = kube.get_json("clusterkopfpeering", "modelcatalog")["status"]
     assert names <= set(peers), peers
     active = max(peers, key=lambda peer: int(peers[peer]["priority"]))
-    assert active in names, f"a chart pod outranks every other peer: {peers}"
+    assert active in names, f"a chart pod is the active peer: {peers}"
     standby = next(p for p in chart_operator if p["metadata"]["name"] != active)
     wait_for(lambda: "standing by" in pod_log(kube, standby), 30, "the second replica standing by")
     # The default catalog, applied by the operator from the chart's ConfigMap.

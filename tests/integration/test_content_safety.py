@@ -18,7 +18,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 from modelcatalog.settings import Settings
 from tests.integration.kube import Kube, wait_for
 
@@ -159,8 +159,8 @@ def test_a_serverless_endpoint_is_screened_by_default(workspace: Workspace) -> N
 
 
 @pytest.fixture
-def adapters(workspace: Workspace, operator: OperatorProcess) -> Iterator[Workspace]:
-    """The operator restarted with the moderation service (the `open` deployment's test server) and a guard
+def adapters(workspace: Workspace, operator: ChartOperator) -> Iterator[Workspace]:
+    """The operator upgraded with the moderation service (the `open` deployment's test server) and a guard
     model (a catalog model deployed in the workspace) added to the baseline; restored afterwards."""
     kube, ns = workspace.kube, workspace.namespace
     kube.apply(guard_model(), md(ns, "guard", model=GUARD_MODEL, instanceType=H100_8X))
@@ -168,18 +168,16 @@ def adapters(workspace: Workspace, operator: OperatorProcess) -> Iterator[Worksp
     service = kube.get_json("modeldeployment", "open", "-n", ns)["status"]["endpoint"]["service"]
     spec = kube.get_json("service", service, "-n", ns)["spec"]
     moderation = f"http://{spec['clusterIP']}:{spec['ports'][0]['port']}/v1/moderations"
-    saved = dict(operator.env)
-    operator.env |= {
-        "MODELCATALOG_CONTENT_SAFETY_FILTERS": "baseline,moderation,guard",
-        "MODELCATALOG_CONTENT_SAFETY_MODERATION_URL": moderation,
-        "MODELCATALOG_CONTENT_SAFETY_GUARD_ENDPOINT": "guard",
+    screening = {
+        "CONTENT_SAFETY_FILTERS": "baseline,moderation,guard",
+        "CONTENT_SAFETY_MODERATION_URL": moderation,
+        "CONTENT_SAFETY_GUARD_ENDPOINT": "guard",
     }
-    operator.restart()
+    operator.upgrade({"settings": screening})  # helm upgrade, which rolls the operator
     try:
         yield workspace
     finally:
-        operator.env = saved
-        operator.restart()
+        operator.upgrade({"settings": dict.fromkeys(screening)})  # null: the settings removed again
         kube.kubectl("delete", "modeldeployment", "guard", "-n", ns, "--wait=false", check=False)
         kube.kubectl("delete", "catalogmodel", GUARD_MODEL, "--wait=false", check=False)
 

@@ -26,7 +26,7 @@ from bench.faults import (
 
 from modelcatalog.api.deployment import ModelDeploymentSpec
 from modelcatalog.api.network import WorkspaceNetworkSpec
-from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 from tests.integration.kube import Kube, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -44,7 +44,7 @@ def network_namespaces(kube: Kube) -> Iterator[list[str]]:
 
 
 def test_fuzzed_specs_are_refused_naming_a_field_or_end_with_a_phase_never_a_crash(
-    kube: Kube, namespace: str, network_namespaces: list[str], operator: OperatorProcess
+    kube: Kube, namespace: str, network_namespaces: list[str], operator: ChartOperator
 ) -> None:
     outcomes = manifests("ModelDeployment", lambda i: namespace, corpus(ModelDeploymentSpec, 24))
     outcomes += manifests("WorkspaceNetwork", lambda i: network_namespaces[i % 4], corpus(WorkspaceNetworkSpec, 16))
@@ -67,7 +67,7 @@ def test_fuzzed_specs_are_refused_naming_a_field_or_end_with_a_phase_never_a_cra
 
 
 def test_kill_9_in_the_middle_of_a_burst_converges_without_duplicates_orphans_or_lost_updates(
-    kube: Kube, namespace: str, operator: OperatorProcess
+    kube: Kube, namespace: str, operator: ChartOperator
 ) -> None:
     count, pairs = 60, 5
     api = kubernetes.config.new_client_from_config(config_file=str(kube.kubeconfig))
@@ -101,14 +101,14 @@ def test_kill_9_in_the_middle_of_a_burst_converges_without_duplicates_orphans_or
     assert "Traceback" not in operator.log.read_text(errors="replace")
 
 
-def test_the_watch_caches_survive_an_api_server_restart(kube: Kube, namespace: str, operator: OperatorProcess) -> None:
+def test_the_watch_caches_survive_an_api_server_restart(kube: Kube, namespace: str, operator: ChartOperator) -> None:
     if os.environ.get("MODELCATALOG_TEST_KUBECONFIG"):
         pytest.skip("restarts the local cluster's API server process")
     before = Outcome("ModelDeployment", namespace, "before", "restart", burst_manifest(namespace, 0, 0)["spec"])
     asyncio.run(apply_all(kube.kubeconfig, [before]))
     assert not asyncio.run(settle_all(kube.kubeconfig, [before], seconds=30))
     cluster_dir = kube.kubeconfig.parent / "kwok" / "clusters" / kube.kubeconfig.stem
-    log_start = operator.log.stat().st_size
+    log_start, pid = operator.log.stat().st_size, operator.pid
     restart_apiserver(cluster_dir, down_seconds=5)
     wait_for(lambda: kube.kubectl("get", "--raw", "/readyz", check=False).stdout.strip() == "ok", 60, "API server")
     # Both need the caches: a new object, and an edit of one the operator saw before the restart.
@@ -116,7 +116,7 @@ def test_the_watch_caches_survive_an_api_server_restart(kube: Kube, namespace: s
     before.spec = before.spec | {"requestSettings": {"requestTimeoutSeconds": 30}}
     asyncio.run(apply_all(kube.kubeconfig, [before, after]))
     assert not asyncio.run(settle_all(kube.kubeconfig, [before, after], seconds=60))
-    assert operator.process is not None and operator.process.poll() is None, "the operator exited"
+    assert operator.pid == pid, "the operator exited (the pod runner restarted it)"
     assert "relisting" in operator.log.read_bytes()[log_start:].decode(errors="replace"), "the watches saw no error"
     kube.kubectl("delete", "deployment", "after", "-n", namespace)  # drift after the restart is seen too
     wait_for(lambda: kube.kubectl("get", "deployment", "after", "-n", namespace, check=False).returncode == 0, 30,

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 from tests.integration.kube import Kube, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -191,7 +192,9 @@ def rotation(kube: Kube, namespace: str, request: str) -> dict[str, Any]:
                     and r, 20, f"the rotation request {request} to be handled")  # fmt: skip
 
 
-def test_rotating_one_key_keeps_the_other_and_happens_once_per_request_id(kube: Kube, namespace: str) -> None:
+def test_rotating_one_key_keeps_the_other_and_happens_once_per_request_id(
+    kube: Kube, namespace: str, operator: ChartOperator
+) -> None:
     apply_md(kube, namespace, "chat")
     wait_ready(kube, namespace, "chat")
     before = keys(kube, namespace, "chat-keys")
@@ -210,7 +213,7 @@ def test_rotating_one_key_keeps_the_other_and_happens_once_per_request_id(kube: 
     assert keys(kube, namespace, "chat-keys")["secondary"] != after["secondary"]
     assert "must be <slot>/<id>" in rotation(kube, namespace, "primary")["outcome"]
     assert sum(e["reason"] == "KeyRotated" for e in kube.events(namespace, "chat")) == 2
-    log = (kube.kubeconfig.parent / "test-logs").glob("operator-*.log")
+    log = operator.log_dir.glob("*operator*.log")
     assert not any(after["secondary"] in p.read_text(errors="replace") for p in log), "a key reached the log"
 
 
@@ -250,7 +253,7 @@ def test_keys_that_are_not_text_fail_only_their_deployment(kube: Kube, namespace
     wait_ready(kube, namespace, "chat")
 
 
-def test_deleting_needs_no_operator(kube: Kube, namespace: str, operator: OperatorProcess) -> None:
+def test_deleting_needs_no_operator(kube: Kube, namespace: str, operator: ChartOperator) -> None:
     apply_md(kube, namespace, "chat", instanceCount=0)
     wait_ready(kube, namespace, "chat")
     assert not kube.get_json("modeldeployment", "chat", "-n", namespace)["metadata"].get("finalizers")
@@ -290,7 +293,7 @@ def test_instance_type_changes_roll_out(kube: Kube, namespace: str) -> None:
 
 
 def test_a_restart_converges_without_duplicates_and_without_writes(
-    kube: Kube, namespace: str, operator: OperatorProcess
+    kube: Kube, namespace: str, operator: ChartOperator
 ) -> None:
     operator.kill()
     apply_md(kube, namespace, "chat")  # created while no operator runs
@@ -344,7 +347,7 @@ def test_a_child_the_api_server_refuses_is_reported_and_retried(kube: Kube, name
 
 
 def test_a_restart_over_more_objects_than_kopf_workers_still_reconciles(
-    kube: Kube, namespace: str, operator: OperatorProcess
+    kube: Kube, namespace: str, operator: ChartOperator
 ) -> None:
     many = "".join(
         yaml.safe_dump({"apiVersion": "modelcatalog.io/v1alpha1", "kind": "ModelDeployment",
@@ -360,10 +363,12 @@ def test_a_restart_over_more_objects_than_kopf_workers_still_reconciles(
 
 
 def test_a_standby_replica_writes_nothing_and_takes_over_when_the_active_one_leaves(
-    kube: Kube, namespace: str, operator: OperatorProcess
+    kube: Kube, namespace: str, operator: ChartOperator
 ) -> None:
-    newer = OperatorProcess(kube.kubeconfig, operator.log_dir / "standby-test")
-    newer.start()  # started last, so it outranks the session's operator
+    # A second operator process beside the chart's pod (admin kubeconfig, a local process): started last, it
+    # outranks the chart's operator, which peers even as the only replica (peering: always).
+    newer = OperatorProcess(kube.kubeconfig, kube.kubeconfig.parent / "test-logs" / "standby-test")
+    newer.start()
     try:
         wait_for(lambda: "standing by" in operator.tail(200), 30, "the older replica to stand by")
         writes = operator.metric("modelcatalog_api_writes_total")

@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -14,9 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog.localcluster import policy
-from modelcatalog.localcluster.launcher import OperatorProcess, free_port
-from tests.integration.conftest import LOG_DIR
+from modelcatalog.localcluster.release import ChartOperator
 from tests.integration.kube import Kube, wait_for
 
 LLAMA = "meta-llama-3-8b-instruct"
@@ -61,29 +60,34 @@ def ca_published(kube: Kube) -> bool:
 
 
 @pytest.fixture(scope="module")
-def webhook(installed: Kube, operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    """The operator with its webhook on a loopback port, registered by url, and the admission policies.
-
-    It stands in for the session's operator meanwhile: two operators with different clocks would take
-    turns (peering) and each write its own view."""
-    operator.stop()
-    port = free_port()
-    policy.install(installed.kubectl, port)
+def webhook(installed: Kube, operator: ChartOperator) -> Iterator[ChartOperator]:
+    """The session's operator (the chart's) with the chart's webhook turned on: the ValidatingWebhookConfiguration
+    calls the chart's Service, which the pod runner forwards to the pod. The admission policies are the chart's."""
     catalog_model(installed, "policy-deprecated", {"stage": "Deprecated", "deprecationDate": day(-10),
                                                    "retirementDate": day(60), "replacement": LLAMA})  # fmt: skip
     catalog_model(installed, "policy-legacy", {"stage": "Legacy", "legacyDate": day(-5), "replacement": LLAMA})
     catalog_model(installed, "policy-retired", {"stage": "Deprecated", "deprecationDate": day(-30),
                                                 "retirementDate": day(-1), "replacement": LLAMA})  # fmt: skip
-    process = OperatorProcess(installed.kubeconfig, LOG_DIR / "policy", env=policy.webhook_env(port))
-    process.start()
-    wait_for(lambda: ca_published(installed), 30, "the operator writing the webhook's caBundle")
-    yield process
-    process.stop()
-    operator.start()
+    operator.upgrade({"webhook": {"enabled": True}})
+    try:
+        wait_for(lambda: ca_published(installed), 60, "the operator writing the webhook's caBundle")
+        yield operator
+    finally:
+        operator.upgrade({"webhook": {"enabled": False}})
+
+
+@contextmanager
+def clock_moved(operator: ChartOperator, days: int) -> Iterator[None]:
+    """The operator's clock `days` ahead (the chart's clockOffsetDays; the upgrade rolls the pod), then back."""
+    operator.upgrade({"clockOffsetDays": days})
+    try:
+        yield
+    finally:
+        operator.upgrade({"clockOffsetDays": 0})
 
 
 def test_the_webhook_refuses_what_the_reconcile_could_not_place_naming_field_and_fix(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     ok, err = apply(kube, md(namespace, "unknown", model="no-such-model"))
@@ -102,7 +106,7 @@ def test_the_webhook_refuses_what_the_reconcile_could_not_place_naming_field_and
 
 
 def test_the_webhook_admits_good_and_legacy_objects_with_warnings_and_caps_endpoint_weights(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     ok, err = apply(kube, md(namespace, "blue", instanceCount=0))
@@ -121,7 +125,7 @@ def test_the_webhook_admits_good_and_legacy_objects_with_warnings_and_caps_endpo
 
 
 def test_a_deprecated_model_keeps_its_existing_deployments_updatable_with_a_warning(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     # created while the webhook is off for the namespace (as a deployment made before the deprecation would be)
@@ -134,7 +138,7 @@ def test_a_deprecated_model_keeps_its_existing_deployments_updatable_with_a_warn
 
 
 def test_serverless_endpoints_need_the_offer_the_region_and_accepted_terms(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     offered = THIRD_PARTY_ON_POOL  # the test bed's region is "local": only the platform's pool offers it
@@ -153,7 +157,7 @@ def test_serverless_endpoints_need_the_offer_the_region_and_accepted_terms(
 
 
 def test_private_workspaces_expose_nothing_whatever_the_operator(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     network = {"apiVersion": "modelcatalog.io/v1alpha1", "kind": "WorkspaceNetwork",
@@ -196,7 +200,7 @@ def test_private_workspaces_expose_nothing_whatever_the_operator(
 
 
 def test_only_the_operator_creates_model_server_and_router_workloads(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     kube.kubectl("create", "rolebinding", "alice-edit", "--clusterrole=edit", "--user=alice", "-n", namespace)
@@ -224,7 +228,7 @@ def test_only_the_operator_creates_model_server_and_router_workloads(
 
 
 def test_with_the_operator_down_the_cluster_stays_usable_and_the_reconcile_catches_it(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     webhook.stop()
@@ -243,7 +247,7 @@ def test_with_the_operator_down_the_cluster_stays_usable_and_the_reconcile_catch
 
 
 def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     catalog_model(kube, "policy-sunset", {"stage": "Deprecated", "deprecationDate": day(-3),
@@ -263,10 +267,7 @@ def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
     _, headers, _ = call_router(kube, namespace, "sunset")
     assert headers["Deprecation"].startswith("@") and day(3) in str(parsedate_to_datetime(headers["Sunset"]).date())
     assert LLAMA in headers["Link"] and 'rel="successor-version"' in headers["Link"]
-    webhook.stop()
-    webhook.env = webhook.env | {"MODELCATALOG_CLOCK_OFFSET_DAYS": "5"}  # the retirement date has passed
-    try:
-        webhook.start()
+    with clock_moved(webhook, 5):  # the retirement date has passed
         wait_for(lambda: status().get("phase") == "Retired", 60, "phase Retired")
         ready = next(c for c in status()["conditions"] if c["type"] == "Ready")
         assert ready["reason"] == "ModelRetired" and f"retired on {day(3)}; move to {LLAMA}" in ready["message"]
@@ -283,10 +284,6 @@ def test_past_its_retirement_date_a_deployment_scales_to_zero_and_says_why(
             and LLAMA in body["error"]["message"]
         )
         assert "Sunset" in headers
-    finally:
-        webhook.stop()
-        webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
-        webhook.start()
 
 
 def call_router(kube: Kube, namespace: str, endpoint: str) -> tuple[int, dict[str, str], Any]:
@@ -315,7 +312,7 @@ T4_NODE_TYPE = "Standard_NC4as_T4_v3"
 
 
 def test_at_its_gpu_quota_a_deployment_still_rolls_out_a_new_instance_type_and_one_more_is_refused(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     gpu_quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "gpus", "namespace": namespace},
@@ -361,7 +358,7 @@ def test_at_its_gpu_quota_a_deployment_still_rolls_out_a_new_instance_type_and_o
 
 
 def test_a_retirement_date_coming_near_warns_once_per_threshold_as_the_clock_moves(
-    installed: Kube, webhook: OperatorProcess, namespace: str
+    installed: Kube, webhook: ChartOperator, namespace: str
 ) -> None:
     kube = installed
     catalog_model(kube, "policy-warned", {"stage": "GenerallyAvailable", "retirementDate": day(40),
@@ -380,17 +377,10 @@ def test_a_retirement_date_coming_near_warns_once_per_threshold_as_the_clock_mov
     status = kube.get_json("modeldeployment", "warned", "-n", namespace)["status"]
     warning = next(c for c in status["conditions"] if c["type"] == "LifecycleWarning")
     assert f"retires in 40 days ({day(40)}); move to {LLAMA}" in warning["message"], warning
-    webhook.stop()
-    webhook.env = webhook.env | {"MODELCATALOG_CLOCK_OFFSET_DAYS": "11"}  # 29 days left
-    try:
-        webhook.start()
+    with clock_moved(webhook, 11):  # 29 days left
         wait_for(lambda: notice() == f"Retired/{day(40)}/30d", 60, "the 30-day notice")
         wait_for(lambda: warnings() == ["RetirementWithin30Days", "RetirementWithin90Days"], 10, "its Event")
         kube.kubectl("annotate", "modeldeployment", "warned", "-n", namespace, "touched=1")  # one more reconcile
         wait_for(lambda: kube.get_json("modeldeployment", "warned", "-n", namespace)["metadata"]["annotations"], 5,
                  "the annotation")  # fmt: skip
         assert warnings() == ["RetirementWithin30Days", "RetirementWithin90Days"]
-    finally:
-        webhook.stop()
-        webhook.env = {k: v for k, v in webhook.env.items() if k != "MODELCATALOG_CLOCK_OFFSET_DAYS"}
-        webhook.start()

@@ -3,8 +3,8 @@ serverless namespace, the pod runner runs the pool's model server, the gateway a
 processes, and the real `openai` client calls an endpoint through its workspace router, which hands the request to
 the gateway with its ServiceAccount token. Traffic goes only to 127.0.0.0/8.
 
-The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (launcher.TEST_BED_SETTINGS); for the
-upstream test it runs with a provider (the test server, checking a credential) on 127.0.0.1.
+The test operator offers Phi-3-mini and Mistral-7B-Instruct on its own pool (localcluster/testbed-values.yaml); for
+the upstream test it runs with a provider (the test server, checking a credential) on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import httpx2
 import openai
 import pytest
 
-from modelcatalog.localcluster.launcher import OperatorProcess, free_port
+from modelcatalog.localcluster.launcher import free_port
+from modelcatalog.localcluster.release import ChartOperator
 from modelcatalog.settings import Settings
-from tests.integration.conftest import LOG_DIR
 from tests.integration.kube import Kube, wait_for
 from tests.netpol import Cluster, find_cyclonus, live_pod, live_reachable
 
@@ -252,9 +252,9 @@ def test_refusals_are_conditions_that_name_the_fix(installed: Kube, namespace: s
 
 
 @pytest.fixture
-def provider(installed: Kube, pool_namespace: str, operator: OperatorProcess) -> Iterator[str]:
+def provider(installed: Kube, pool_namespace: str, operator: ChartOperator) -> Iterator[str]:
     """The test server as the upstream provider on 127.0.0.1, checking a credential that the platform team put in a
-    Secret of the serverless namespace; the session's operator restarted with the provider configured (and back)."""
+    Secret of the serverless namespace; the session's operator upgraded with the provider configured (and back)."""
     credential = f"provider-credential-{uuid.uuid4().hex}"
     port = free_port()
     server = subprocess.Popen(
@@ -264,23 +264,17 @@ def provider(installed: Kube, pool_namespace: str, operator: OperatorProcess) ->
     installed.kubectl("create", "secret", "generic", "upstream-provider", "-n", pool_namespace,
                       f"--from-literal=apiKey={credential}")  # fmt: skip
     upstream = {
-        "MODELCATALOG_SERVERLESS_UPSTREAM_URL": f"http://127.0.0.1:{port}",
-        "MODELCATALOG_SERVERLESS_UPSTREAM_SECRET": "upstream-provider",
+        "SERVERLESS_UPSTREAM_URL": f"http://127.0.0.1:{port}",
+        "SERVERLESS_UPSTREAM_SECRET": "upstream-provider",
     }
-    operator.stop()
-    configured = OperatorProcess(installed.kubeconfig, UPSTREAM_LOGS, env=upstream)
+    operator.upgrade({"settings": upstream})  # as a platform team would: helm upgrade, which rolls the operator
     try:
-        configured.start()
         yield credential
     finally:
-        configured.stop()
-        operator.start()
+        operator.upgrade({"settings": dict.fromkeys(upstream)})  # null: the settings removed again
         installed.kubectl("delete", "secret", "upstream-provider", "-n", pool_namespace, check=False)
         server.terminate()
         server.wait(timeout=10)
-
-
-UPSTREAM_LOGS = LOG_DIR / "upstream-operator"
 
 
 def test_an_upstream_endpoint_is_served_by_the_provider_with_a_credential_nobody_else_sees(
@@ -317,7 +311,7 @@ def test_an_upstream_endpoint_is_served_by_the_provider_with_a_credential_nobody
         json.dumps(kube.get_json("deployments,pods", "-n", POOL_NAMESPACE)),
         json.dumps(kube.get_json("all", "-n", namespace)),
     ]
-    logs = [UPSTREAM_LOGS, *([kube.pods_dir] if kube.pods_dir else [])]
+    logs = [kube.pods_dir] if kube.pods_dir else []  # every pod's output, the operator's included
     everything += [p.read_text(errors="replace") for d in logs for p in Path(d).rglob("*.log")]
     assert not [text for text in everything if provider in text]
     kube.kubectl("delete", "serverlessendpoint", "api-chat", "-n", namespace, "--wait=true", "--timeout=60s")

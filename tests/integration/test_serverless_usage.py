@@ -10,6 +10,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -17,7 +18,9 @@ import openai
 import pytest
 
 from modelcatalog import labels
+from modelcatalog.localcluster.release import ChartOperator
 from modelcatalog.localcluster.store import redis_binary
+from modelcatalog.render import gateway
 from tests.integration.kube import Kube, wait_for
 from tests.integration.test_serverless import POOL_MODEL, POOL_NAMESPACE, ROUTER_PORT, key, se, status
 
@@ -205,16 +208,32 @@ async def hammer(ips: list[str], secret: str, name: str, total: int) -> tuple[in
     return accepted, refused
 
 
-@pytest.mark.parametrize("replicas", [1, 2])
-def test_the_limit_holds_across_router_replicas(installed: Kube, namespace: str, replicas: int) -> None:
+@pytest.fixture(params=[1, 2])
+def gateways(request: pytest.FixtureRequest, installed: Kube, operator: ChartOperator) -> Iterator[int]:
+    """The serverless gateway (which limits) with 1 or 2 replicas, as the platform team sets it with helm."""
+    replicas: int = request.param
+    operator.upgrade({"settings": {"SERVERLESS_GATEWAY_REPLICAS": str(replicas)}})
+
+    def ready() -> bool:
+        found = installed.get_json("deployment", gateway.NAME, "-n", POOL_NAMESPACE)
+        return found["spec"]["replicas"] == replicas and found["status"].get("readyReplicas") == replicas
+
+    wait_for(ready, 120, f"{replicas} ready gateway replica(s)")
+    try:
+        yield replicas
+    finally:
+        operator.upgrade({"settings": {"SERVERLESS_GATEWAY_REPLICAS": None}})
+
+
+def test_the_limit_holds_across_gateway_replicas(installed: Kube, namespace: str, gateways: int) -> None:
     kube = installed
     name = f"limited-{uuid.uuid4().hex[:4]}"
     secret = endpoint(kube, namespace, name, requests=LIMIT, tokens=100_000_000)
-    ips = ready_routers(kube, namespace)[:replicas]
+    ips = ready_routers(kube, namespace)
     started = time.monotonic()
     accepted, refused = asyncio.run(hammer(ips, secret, name, total=3 * LIMIT))
     elapsed = time.monotonic() - started
-    print(f"\n{replicas} router(s): {accepted} of {3 * LIMIT} accepted in {elapsed:.1f} s, limit {LIMIT}/minute")
+    print(f"\n{gateways} gateway(s): {accepted} of {3 * LIMIT} accepted in {elapsed:.1f} s, limit {LIMIT}/minute")
     if elapsed >= WINDOW_SLACK_SECONDS:  # the window slid during the run: more may pass, rightly
         pytest.skip(f"the {3 * LIMIT} requests took {elapsed:.0f} s on this machine, not all within one minute")
     assert LIMIT <= accepted <= LIMIT * 1.1

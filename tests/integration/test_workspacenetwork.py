@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelcatalog.localcluster.launcher import OperatorProcess
+from modelcatalog.localcluster.release import ChartOperator
 from tests.conftest import REPO
 from tests.integration.kube import Kube, wait_for
 from tests.integration.test_modeldeployment import apply_md, md_status, wait_ready
@@ -199,7 +199,7 @@ def test_a_second_workspace_network_is_reported_as_a_conflict(kube: Kube, namesp
 
 
 @pytest.fixture
-def cilium_served(kube: Kube, operator: OperatorProcess) -> Iterator[None]:
+def cilium_served(kube: Kube, operator: ChartOperator) -> Iterator[None]:
     """The cluster serves CiliumNetworkPolicy (its CRD only); the operator, restarted, sees it."""
     crd = str(REPO / "tests" / "data" / "ciliumnetworkpolicies-crd.yaml")
     kube.kubectl("apply", "-f", crd)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from modelcatalog.localcluster.podrunner import (
     ROUTER,
     TESTSERVER,
     ApiServer,
+    PodRunner,
     SecretMount,
     expand,
     known_images,
@@ -164,3 +167,22 @@ def test_env_from_a_secret_key_is_read_when_the_process_starts_not_rendered_into
         {"name": "STORE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "store", "key": "password"}}},
     ]}  # fmt: skip
     assert secret_env(container) == (("STORE_PASSWORD", "store", "password"),)
+
+
+async def test_a_pod_given_the_ip_of_a_deleted_pod_starts_once_that_pods_process_has_stopped(tmp_path: Path) -> None:
+    """kwok hands a deleted pod's IP out again at once; a kubelet would still be stopping its containers."""
+    runner = PodRunner(client=None, api=API, workdir=tmp_path, settings=Settings())  # type: ignore[arg-type]
+    still_stopping = asyncio.get_running_loop().create_task(asyncio.sleep(60))
+    runner.stopping[still_stopping] = "127.1.0.2"
+    elsewhere = asyncio.get_running_loop().create_task(asyncio.sleep(60))
+    runner.stopping[elsewhere] = "127.1.0.3"
+    await runner.on_pod("ADDED", pod(DEFAULT_IMAGES["vllm"], automountServiceAccountToken=False))
+    process = runner.processes["ws/p"]
+    assert process.after == (still_stopping,)
+    await asyncio.sleep(0.05)
+    assert not process.task.done() and not await asyncio.to_thread(os.listdir, tmp_path), (
+        "started before its IP was free"
+    )
+    for task in (process.task, still_stopping, elsewhere):
+        task.cancel()
+    await asyncio.gather(process.task, still_stopping, elsewhere, return_exceptions=True)

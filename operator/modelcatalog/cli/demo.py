@@ -12,17 +12,15 @@ import urllib.error
 import urllib.request
 
 from modelcatalog.cli.errors import CliError, ExitCode
-from modelcatalog.localcluster import ClusterStartError, LocalCluster
+from modelcatalog.localcluster import ClusterStartError, LocalCluster, store
 from modelcatalog.localcluster.cluster import REPO_ROOT
 from modelcatalog.localcluster.launcher import TESTBED_VALUES
-from modelcatalog.localcluster.store import read_settings
 
 NAMESPACE = "demo"
 RELEASE, SYSTEM = "modelcatalog", "modelcatalog-system"
 READY = ("llama3-chat", "mistral-blue", "mistral-green")
 PENDING = "mixtral-large"
 SERVERLESS = "phi-mini"  # examples/serverless.yaml
-STORE_SECRET = "modelcatalog-serverless-store"  # noqa: S105 (a Secret's name)
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,15 +87,10 @@ def install_chart(cluster: LocalCluster) -> None:
 
 
 def store_values(cluster: LocalCluster) -> list[str]:
-    """The cluster's redis-server as the chart's existing serverless store: its password in a Secret."""
-    found = read_settings(cluster.store_settings)
-    if not found:
-        return []
-    cluster.kubectl("create", "namespace", SYSTEM, check=False)
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": STORE_SECRET, "namespace": SYSTEM},
-              "stringData": {"password": found["password"]}}  # fmt: skip
-    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(secret))
-    return ["--set", f"serverless.store.url={found['url']}", "--set", f"serverless.store.passwordSecret={STORE_SECRET}"]
+    """The cluster's redis-server as the chart's serverless store (`--set` flags)."""
+    values = store.chart_values(store.read_settings(cluster.store_settings), cluster.kubectl, SYSTEM)
+    found = values.get("serverless", {}).get("store", {})
+    return [arg for key, value in found.items() for arg in ("--set", f"serverless.store.{key}={value}")]
 
 
 def serverless_usage(cluster: LocalCluster, timeout: float = 120) -> None:
@@ -114,7 +107,7 @@ def serverless_usage(cluster: LocalCluster, timeout: float = 120) -> None:
     print(f"    HTTP {status}")
     while time.monotonic() < deadline:
         found = json.loads(cluster.kubectl("get", "serverlessendpoint", SERVERLESS, "-n", NAMESPACE, "-o", "json"))
-        if (found.get("status") or {}).get("usage") or not read_settings(cluster.store_settings):
+        if (found.get("status") or {}).get("usage") or not store.read_settings(cluster.store_settings):
             break
         time.sleep(1)
     shown = {k: found.get("status", {}).get(k) for k in ("url", "pricing", "rateLimits", "usage")}

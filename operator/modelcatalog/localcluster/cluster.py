@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,9 +65,11 @@ class LocalCluster:
 
     @property
     def loopback_octet(self) -> int:
-        """1-99, from the cluster's name and folder: clusters of other checkouts on this machine get other
-        pod and Service ranges, so their pods' processes never bind the same address."""
-        return 1 + zlib.crc32(f"{self.workdir.resolve()}/{self.name}".encode()) % 99
+        """1-99, from the cluster's name and folder, skipping the ranges of clusters already running on this machine
+        (two checkouts can hash alike): their pods' processes never bind the same address."""
+        first = zlib.crc32(f"{self.workdir.resolve()}/{self.name}".encode()) % 99
+        taken = loopback_octets_in_use()
+        return next((1 + (first + step) % 99 for step in range(99) if 1 + (first + step) % 99 not in taken), 1 + first)
 
     @property
     def pod_range(self) -> str:
@@ -312,6 +315,24 @@ class LocalCluster:
         for pidfile in self.cluster_dir.glob("pids/*.pid"):
             with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+
+
+POD_RANGE = re.compile(rb"--cidr=127\.(\d+)\.0\.1/16")
+
+
+def loopback_octets_in_use() -> set[int]:
+    """The pod ranges (127.N.0.1/16) of the kwok controllers running on this machine."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"kwok-controller"):
+            found |= {int(m.group(1)) for arg in argv if (m := POD_RANGE.fullmatch(arg))}
+    return found
 
 
 def _condition_true(obj: dict[str, object], kind: str) -> bool:

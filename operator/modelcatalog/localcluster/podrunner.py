@@ -271,15 +271,22 @@ def ready_patch(ready: bool) -> dict[str, Any]:
 class PodProcess:
     """One pod's process: started, probed, restarted per restartPolicy, stopped when the pod goes."""
 
-    def __init__(self, launch: Launch, client: KubeClient, workdir: Path) -> None:
+    def __init__(
+        self, launch: Launch, client: KubeClient, workdir: Path, after: tuple[asyncio.Task[None], ...] = ()
+    ) -> None:
+        """`after`: processes of deleted pods still stopping on the same IP (kwok hands a deleted pod's IP out
+        again at once, while the kubelet would still be stopping its containers): started once they are gone."""
         self.launch = launch
         self.client = client
         self.workdir = workdir
+        self.after = after
         self.task = asyncio.create_task(self._supervise())
         self._ready: bool | None = None
 
     async def _supervise(self) -> None:
         launch = self.launch
+        if self.after:
+            await asyncio.wait(self.after)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG")} | launch.env
         failures = 0
         while True:
@@ -459,7 +466,7 @@ class PodRunner:
         self.pods: dict[str, dict[str, Any]] = {}
         self.processes: dict[str, PodProcess] = {}
         self.proxies: dict[str, list[ServiceProxy]] = {}
-        self.stopping: set[asyncio.Task[None]] = set()
+        self.stopping: dict[asyncio.Task[None], str] = {}  # a deleted pod's process still stopping -> its IP
 
     async def on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
@@ -471,11 +478,12 @@ class PodRunner:
         running = self.processes.get(key)
         if running is not None and (launch is None or launch.uid != running.launch.uid):
             stopping = asyncio.get_running_loop().create_task(self.processes.pop(key).stop(graceful=True))
-            self.stopping.add(stopping)
-            stopping.add_done_callback(self.stopping.discard)
+            self.stopping[stopping] = running.launch.ip
+            stopping.add_done_callback(lambda task: self.stopping.pop(task, None))
             running = None
         if launch is not None and running is None:
-            self.processes[key] = PodProcess(launch, self.client, self.workdir)
+            held = tuple(task for task, ip in self.stopping.items() if ip == launch.ip)
+            self.processes[key] = PodProcess(launch, self.client, self.workdir, held)
 
     async def on_service(self, kind: str, service: dict[str, Any]) -> None:
         key = f"{service['metadata']['namespace']}/{service['metadata']['name']}"

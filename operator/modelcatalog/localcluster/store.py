@@ -16,8 +16,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+CHART_SECRET = "modelcatalog-serverless-store"  # noqa: S105 (a Secret's name, in the release namespace)
 
 PORT = 6379
 
@@ -130,3 +134,15 @@ def read_settings(path: Path) -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return {k: str(v) for k, v in found.items() if k in ("url", "password")}
+
+
+def chart_values(found: dict[str, str], kubectl: Callable[..., Any], namespace: str) -> dict[str, Any]:
+    """The cluster's redis-server as the chart's existing serverless store (`found`: read_settings), its password
+    put in a Secret of the release's namespace as a platform team would; {} when the cluster runs no store."""
+    if not found:
+        return {}
+    kubectl("create", "namespace", namespace, check=False)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": CHART_SECRET, "namespace": namespace},
+              "stringData": {"password": found["password"]}}  # fmt: skip
+    kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    return {"serverless": {"store": {"url": found["url"], "passwordSecret": CHART_SECRET}}}
