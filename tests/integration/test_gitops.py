@@ -135,7 +135,7 @@ def test_the_argo_cd_application_matches_argo_cds_published_schema(kube: Kube) -
     install_crds(kube, published_crd(ARGO_CD, ARGO_CRD))
     kube.kubectl("create", "namespace", "argocd", check=False)
     result = server_dry_run(kube, str(GITOPS / "argocd-application.yaml"))
-    assert result.stdout.count("(server dry run)") == 2, result
+    assert result.stdout.count("(server dry run)") == 2, result.stderr
 
 
 def test_the_flux_helmrelease_and_its_source_match_fluxs_published_schema(kube: Kube) -> None:
@@ -143,13 +143,13 @@ def test_the_flux_helmrelease_and_its_source_match_fluxs_published_schema(kube: 
     install_crds(kube, *{flux_crd(obj["apiVersion"].partition("/")[0], obj["kind"]) for obj in objects})
     kube.kubectl("create", "namespace", "flux-system", check=False)
     result = server_dry_run(kube, str(GITOPS / "flux-helmrelease.yaml"))
-    assert result.stdout.count("(server dry run)") == len(objects) == 2, result
+    assert result.stdout.count("(server dry run)") == len(objects) == 2, result.stderr
 
     # The schema is strict: a field Flux does not know (here one letter too many) is refused by name.
     release = next(obj for obj in objects if obj["kind"] == "HelmRelease")
     release["spec"]["install"]["createNamespaces"] = True
     refused = server_dry_run(kube, "-", stdin=yaml.safe_dump(release))
-    assert refused.returncode != 0 and 'unknown field "spec.install.createNamespaces"' in refused.stderr, refused
+    assert refused.returncode != 0 and 'unknown field "spec.install.createNamespaces"' in refused.stderr, refused.stderr
 
 
 def chart_release(manifest: dict[str, Any]) -> tuple[str, str, Path, dict[str, Any]]:
