@@ -148,7 +148,7 @@ async def namespace_exists(memo: kopf.Memo) -> bool:
 # The endpoint.
 
 
-@work.reconciler(KIND)
+@work.reconciler(KIND, work.namespaced)
 async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     namespace, name = key
     cluster: ClusterView = memo.cluster
@@ -221,7 +221,7 @@ async def apply_keys(memo: kopf.Memo, body: Obj) -> None:
 # The pool.
 
 
-@work.reconciler(POOL)
+@work.reconciler(POOL, work.shared)
 async def reconcile_pool(memo: kopf.Memo, model: str) -> None:
     cluster: ClusterView = memo.cluster
     ns = memo.settings.serverless_namespace
