@@ -1,6 +1,7 @@
-"""`python -m bench [latency|burst|network|router|faults|all]`: figures for docs/performance.md.
+"""`python -m bench [latency|burst|network|router|faults|shards|all]`: figures for docs/performance.md.
 
-burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
+burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py);
+shards runs the burst with one operator, then with two shard operators (bench/shards.py).
 
 Every benchmark runs the real operator as its own process against a fresh local control plane.
 ModelDeployments are created with instanceCount 0, so what is measured is the operator (children
@@ -303,7 +304,10 @@ def faults(fuzz_count: int, burst_count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["all", "latency", "burst", "network", "router", "faults"]
+        "which",
+        nargs="?",
+        default="all",
+        choices=["all", "latency", "burst", "network", "router", "faults", "shards"],
     )
     parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--burst-count", type=int, default=1000)
@@ -327,6 +331,10 @@ def main() -> None:
         router_overhead(args.router_count, litellm=not args.no_litellm, profile=args.profile)
     if args.which in ("all", "faults"):
         faults(args.fuzz_count, args.burst_count)
+    if args.which in ("all", "shards"):
+        from bench.shards import shards_bench
+
+        shards_bench(args.burst_count, args.namespaces)
 
 
 if __name__ == "__main__":
