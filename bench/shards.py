@@ -79,7 +79,7 @@ def burst(count: int, spread: int, shards: int) -> float:
               f" ({count / total:.0f}/s)")  # fmt: skip
         for name, operator in operators.items():
             own = [k for k in keys if owner_of[k[0]] == name]
-            settle(operator, started, len(own))
+            settle(operator, started, len(own), timeout=total + 600)  # the timeout counts from `started`
             peak, cpu = process_figures(operator.pid)
             writes = operator.metric("modelcatalog_api_writes_total")
             last = max(watch.seen[k] for k in own) - started
