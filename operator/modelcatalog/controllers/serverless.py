@@ -5,6 +5,10 @@ status. The pool's (key: the model's name) brings the pool in the serverless nam
 endpoints need right now — desired exactly when some endpoint not being deleted uses it — and only then
 takes the finalizer off every deleting endpoint of that model, so the last endpoint's deletion waits for
 the pool's. The pool queue's key "" keeps the namespace's ingress policy (present while any pool is).
+
+With shards (docs/sharding.md) the endpoint's queue runs in the endpoint's shard (it puts the finalizer on),
+the pool's only in the shard that owns the shared objects, which counts every endpoint of the cluster and
+takes the finalizer off whichever shard's endpoint it let go of.
 """
 
 from __future__ import annotations
