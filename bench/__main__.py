@@ -1,6 +1,8 @@
-"""`python -m bench [latency|burst|network|router|safety|faults|serverless|all]`: figures for docs/performance.md.
+"""`python -m bench [latency|burst|network|router|safety|faults|serverless|shards|all]`: figures for
+docs/performance.md.
 
-burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py).
+burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py);
+shards runs the burst with one operator, then with two shard operators (bench/shards.py).
 Each run also writes its figures as JSON (.work/bench/<bench>-<commit>-<time>.json, or --json PATH);
 `python -m bench compare A.json B.json` prints two runs side by side (bench/record.py).
 
@@ -398,7 +400,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "which", nargs="?", default="all",
-        choices=["all", "latency", "burst", "network", "router", "safety", "faults", "serverless", "compare"],
+        choices=["all", "latency", "burst", "network", "router", "safety", "faults", "serverless", "shards", "compare"],
     )  # fmt: skip
     parser.add_argument("records", nargs="*", type=Path, help="compare: two JSON records, A then B")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modelcatalog import clock
+from modelcatalog.shard import LABEL as SHARD_LABEL
+from modelcatalog.shard import Shard
 
 if TYPE_CHECKING:
     from modelcatalog.kube.client import KubeClient
@@ -238,6 +240,9 @@ class Settings:
     # The Service in front of the webhook (the certificate names it) and any other names or IPs to cover.
     webhook_service: str = "modelcatalog-webhook"
     webhook_hosts: tuple[str, ...] = ()
+    # --- shards (docs/sharding.md) ---
+    # The namespaces this operator serves (by the label `shard.label`) and whether it owns the shared objects.
+    shard: Shard = field(default_factory=Shard)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, configmap: Mapping[str, str] | None = None) -> Settings:
@@ -331,6 +336,12 @@ class Settings:
                 webhook_configuration=env.get("MODELCATALOG_WEBHOOK_CONFIGURATION", cls.webhook_configuration),
                 webhook_service=env.get("MODELCATALOG_WEBHOOK_SERVICE", cls.webhook_service),
                 webhook_hosts=_list(env, "MODELCATALOG_WEBHOOK_HOSTS", cls.webhook_hosts),
+                shard=Shard.of(
+                    env.get("MODELCATALOG_SHARD") or None,
+                    env.get("MODELCATALOG_SHARD_LABEL") or SHARD_LABEL,
+                    _list(env, "MODELCATALOG_SHARD_VALUES", ()),
+                    _flag(env, "MODELCATALOG_SHARD_OWNS_SHARED", True),
+                ),
             )
         )
 

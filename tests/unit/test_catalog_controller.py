@@ -11,6 +11,7 @@ import pytest
 
 from modelcatalog import clock
 from modelcatalog.controllers import catalog
+from modelcatalog.shard import Shard
 
 
 class FakeClient:
@@ -53,7 +54,7 @@ def memo() -> kopf.Memo:
     found = kopf.Memo()
     found.client = FakeClient()
     found.queues = {}
-    found.cluster = kopf.Memo(models=FakeModels())
+    found.cluster = kopf.Memo(models=FakeModels(), shard=Shard())
     return found
 
 

@@ -23,6 +23,26 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when this release owns the cluster's shared objects (every unsharded release does). */}}
+{{- define "modelcatalog.ownsShared" -}}
+{{- if or (not .Values.shard.name) .Values.shard.ownsShared }}true{{ end -}}
+{{- end -}}
+
+{{/* Cluster-scoped names of a release carry its shard's name, so two shards' releases do not collide. */}}
+{{- define "modelcatalog.shardSuffix" -}}
+{{- with .Values.shard.name }}-{{ . }}{{ end -}}
+{{- end -}}
+
+{{/* The shard's ValidatingWebhookConfiguration (MODELCATALOG_WEBHOOK_CONFIGURATION). */}}
+{{- define "modelcatalog.webhookConfiguration" -}}
+{{ (.Files.Get "files/policy.yaml" | fromYaml).webhook.metadata.name }}{{ include "modelcatalog.shardSuffix" . }}
+{{- end -}}
+
+{{/* The label values this shard serves. */}}
+{{- define "modelcatalog.shardValues" -}}
+{{ join "," (.Values.shard.values | default (list .Values.shard.name)) }}
+{{- end -}}
+
 {{- define "modelcatalog.serviceAccountName" -}}
 {{ .Values.serviceAccount.name }}
 {{- end -}}

@@ -36,21 +36,24 @@ def on_catalog_model(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
     work.request(memo, KIND, entry["metadata"]["name"])
 
 
-@work.reconciler(KIND)
+@work.reconciler(KIND, None)  # every shard: the lifecycle dates recheck its deployments
 async def reconcile(memo: kopf.Memo, name: str) -> None:
     body = memo.cluster.models.get(None, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         cancel_recheck(memo, name)
         return
+    owner = memo.cluster.shard.owns_shared  # a CatalogModel's status is shared: one shard writes it
     try:
         spec = CatalogModelSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
         invalid = Condition.of("Available", None, "InvalidSpec", describe(error))
-        await work.write_status(memo.client, INFO, body, CatalogModelStatus(phase="Invalid", conditions=[invalid]))
+        if owner:
+            await work.write_status(memo.client, INFO, body, CatalogModelStatus(phase="Invalid", conditions=[invalid]))
         return
     status = model_status(spec, clock.today())
-    await work.write_status(memo.client, INFO, body, status, events=False)
-    await announce_date_changes(memo, body, status)
+    if owner:
+        await work.write_status(memo.client, INFO, body, status, events=False)
+        await announce_date_changes(memo, body, status)
     notice_day = lifecycle.next_notice_day(spec, clock.today())
     schedule_recheck(memo, name, status.next_change.date if status.next_change else None,
                      notice_day.isoformat() if notice_day else None)  # fmt: skip

@@ -4,6 +4,10 @@ The child caches derive from what each kind declares it owns (`render.owners.OWN
 filtered on the server by the managed-by label. Reads that cross kinds return pydantic models.
 Controllers subscribe to changes with `@on_change(CACHE)`; a change never runs a reconcile itself,
 it only requests one.
+
+A shard (modelcatalog/shard.py) also watches the namespaces labelled as its own: the namespaced caches
+hold only their objects (and the serverless namespace's, which every shard reads), except the
+ServerlessEndpoints, which the owner of the shared pools counts over the whole cluster.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from modelcatalog.kube.client import FIELD_MANAGER, KubeClient
 from modelcatalog.kube.resources import ResourceInfo, resource
 from modelcatalog.labels import COMPONENT, DEPLOYMENT, MANAGED_BY, MANAGER, MODEL_SERVER, OWNER_KIND, OWNER_NAME
 from modelcatalog.render import quota
+from modelcatalog.shard import Shard
 
 CHILDREN = "children"
 PODS = "pods"
@@ -36,6 +41,7 @@ NETWORKS = "workspacenetworks"
 SERVERLESS = "serverlessendpoints"
 PEERINGS = "clusterkopfpeerings"
 QUOTAS = "resourcequotas"
+NAMESPACES = "namespaces"
 
 M = TypeVar("M", bound=BaseModel)
 Listener = Callable[[kopf.Memo, Obj | None, Obj | None], None]
@@ -123,8 +129,16 @@ def serverless_refs(obj: Obj) -> Iterable[Hashable]:
     return [("model", (obj.get("spec") or {}).get("model")), ("namespace", obj["metadata"].get("namespace"))]
 
 
+def namespace_summary(namespace: Obj) -> Obj:
+    return {"metadata": {k: namespace["metadata"].get(k) for k in ("name", "labels", "resourceVersion")}}
+
+
 def in_namespace(obj: Obj) -> Iterable[Hashable]:
     return [obj["metadata"].get("namespace")]
+
+
+def key_of_namespace(namespace: Obj | None) -> str:
+    return "" if namespace is None else str(namespace["metadata"]["name"])
 
 
 def alive(objs: list[Obj]) -> list[Obj]:
@@ -136,39 +150,62 @@ CHILD_INDEXES = {"owner": owner_key, "owner_kind": owner_kind_key}
 
 class ClusterView:
     def __init__(
-        self, client: KubeClient, memo: kopf.Memo, children: Iterable[ResourceInfo], peering: str | None = None
+        self,
+        client: KubeClient,
+        memo: kopf.Memo,
+        children: Iterable[ResourceInfo],
+        peering: str | None = None,
+        shard: Shard | None = None,
+        shared_namespace: str | None = None,
     ) -> None:
-        """`peering`: the ClusterKopfPeering whose peers decide which replica works (None: standalone)."""
+        """`peering`: the ClusterKopfPeering whose peers decide which replica works (None: standalone).
+        `shard`: the namespaces this operator serves (None: every one); `shared_namespace`: one every shard
+        reads (the serverless namespace)."""
+        self.shard = shard or Shard()
+        self._shared_namespace = shared_namespace
+        scope = self.holds if self.shard.sharded else None
 
         def cache(name: str, info: ResourceInfo, **options: Any) -> WatchCache:
             return WatchCache(client, info, on_change=lambda old, new: self._notify(name, old, new), **options)
 
+        def scoped(name: str, info: ResourceInfo, **options: Any) -> WatchCache:
+            return cache(name, info, scope=scope, **options)
+
         self._memo = memo
         managed = f"{MANAGED_BY}={MANAGER}"
         self.children = {
-            info: cache(CHILDREN, info, label_selector=managed, slim=without_status_edits, indexes=CHILD_INDEXES)
+            info: scoped(CHILDREN, info, label_selector=managed, slim=without_status_edits, indexes=CHILD_INDEXES)
             for info in children
         }
-        self.pods = cache(
+        self.pods = scoped(
             PODS, resource("v1", "Pod"), label_selector=f"{COMPONENT}={MODEL_SERVER}", slim=pod_summary,
             indexes={"deployment": pod_owner},
         )  # fmt: skip
         self.nodes = cache(NODES, resource("v1", "Node"), slim=node_summary)
         self.models = cache(MODELS, resource(API_VERSION, "CatalogModel"))
         self.instance_types = cache(INSTANCE_TYPES, resource(API_VERSION, "InstanceType"))
-        self.deployments = cache(
+        self.deployments = scoped(
             DEPLOYMENTS, resource(API_VERSION, "ModelDeployment"), slim=without_managed_fields,
             indexes={"refs": deployment_refs},
         )  # fmt: skip
+        # Every shard's: the pools' owner counts them all (reconciles stay with each endpoint's shard).
         self.serverless = cache(
             SERVERLESS, resource(API_VERSION, "ServerlessEndpoint"), indexes={"refs": serverless_refs}
         )
-        self.networks = cache(NETWORKS, resource(API_VERSION, "WorkspaceNetwork"), indexes={"namespace": in_namespace})
-        self.quotas = cache(
+        self.networks = scoped(NETWORKS, resource(API_VERSION, "WorkspaceNetwork"), indexes={"namespace": in_namespace})
+        self.quotas = scoped(
             QUOTAS, resource("v1", "ResourceQuota"), slim=quota_summary, indexes={"namespace": in_namespace}
         )
         self.peering_name = peering
         self.peerings = cache(PEERINGS, resource("kopf.dev/v1", "ClusterKopfPeering")) if peering else None
+        self.namespaces = (
+            WatchCache(
+                client, resource("v1", "Namespace"), label_selector=self.shard.selector(), slim=namespace_summary,
+                on_change=self._namespace_changed,
+            )
+            if self.shard.sharded
+            else None
+        )  # fmt: skip
         self._tasks: list[asyncio.Task[None]] = []
         self._parsed: dict[tuple[type[BaseModel], str], tuple[str | None, Any]] = {}
 
@@ -178,7 +215,32 @@ class ClusterView:
             self.pods, self.nodes, self.models, self.instance_types, self.deployments, self.serverless, self.networks,
             self.quotas,
         ]  # fmt: skip
-        return [*self.children.values(), *fixed, *([self.peerings] if self.peerings is not None else [])]
+        optional = [c for c in (self.peerings, self.namespaces) if c is not None]
+        return [*self.children.values(), *fixed, *optional]
+
+    def serves(self, namespace: str | None) -> bool:
+        """Whether this operator reconciles the objects of `namespace` (its label names this shard)."""
+        if self.namespaces is None:
+            return True
+        return namespace is not None and self.namespaces.get(None, namespace) is not None
+
+    def holds(self, namespace: str) -> bool:
+        """Whether the scoped caches hold `namespace`'s objects: the served ones and the shared namespace."""
+        return namespace == self._shared_namespace or self.serves(namespace)
+
+    def _namespace_changed(self, old: Obj | None, new: Obj | None) -> None:
+        """A namespace joined or left this shard: its objects move into or out of every scoped cache."""
+        if (old is None) == (new is None) or self._shared_namespace in (key_of_namespace(old), key_of_namespace(new)):
+            return
+        name = key_of_namespace(new or old)
+        for cache in self.caches:
+            if new is not None:
+                cache.admit(name)
+            else:
+                cache.release(name)
+        if new is not None:  # the endpoints were in the cache all along: announce them to this shard now
+            for body in self.serverless_by("namespace", name):
+                self._notify(SERVERLESS, None, body)
 
     def peering(self) -> Obj | None:
         return self.peerings.get(None, self.peering_name) if self.peerings is not None and self.peering_name else None

@@ -156,7 +156,7 @@ def on_instance_type(memo: kopf.Memo, old: Obj | None, new: Obj | None) -> None:
 # The reconcile.
 
 
-@work.reconciler(KIND)
+@work.reconciler(KIND, work.namespaced)
 async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     namespace, name = key
     cluster: ClusterView = memo.cluster

@@ -66,7 +66,7 @@ def failed(reason: str, message: str, phase: NetworkPhase = NetworkPhase.FAILED)
     return WorkspaceNetworkStatus(phase=phase, conditions=[Condition.of("Ready", False, reason, message)])
 
 
-@work.reconciler(KIND)
+@work.reconciler(KIND, work.namespace)
 async def reconcile(memo: kopf.Memo, namespace: str) -> None:
     cluster: ClusterView = memo.cluster
     networks = cluster.workspace_networks(namespace)

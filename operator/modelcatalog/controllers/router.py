@@ -82,7 +82,7 @@ def live_children(cluster: ClusterView, namespace: str) -> list[Obj]:
     return cluster.children_of(namespace, KIND, namespace) + cluster.children_of(None, KIND, namespace)
 
 
-@work.reconciler(KIND)
+@work.reconciler(KIND, work.namespace)
 async def reconcile(memo: kopf.Memo, namespace: str) -> None:
     cluster: ClusterView = memo.cluster
     live = live_children(cluster, namespace)

@@ -7,6 +7,10 @@ takes the finalizer off every deleting endpoint of that model, so the last endpo
 the pool's. The pool queue's key "" keeps the serverless namespace's shared objects: the pools' ingress
 policy (present while any pool is) and the serverless gateway (present while any endpoint is, in any
 namespace: every request goes through it, and a cluster that offers no serverless API runs no gateway pods).
+
+With shards (docs/sharding.md) the endpoint's queue runs in the endpoint's shard (it puts the finalizer on),
+the pool's only in the shard that owns the shared objects, which counts every endpoint of the cluster and
+takes the finalizer off whichever shard's endpoint it let go of.
 """
 
 from __future__ import annotations
@@ -157,7 +161,7 @@ async def namespace_exists(memo: kopf.Memo) -> bool:
 # The endpoint.
 
 
-@work.reconciler(KIND)
+@work.reconciler(KIND, work.namespaced)
 async def reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
     namespace, name = key
     cluster: ClusterView = memo.cluster
@@ -246,7 +250,7 @@ async def apply_keys(memo: kopf.Memo, body: Obj) -> None:
 # The pool.
 
 
-@work.reconciler(POOL)
+@work.reconciler(POOL, work.shared)
 async def reconcile_pool(memo: kopf.Memo, model: str) -> None:
     cluster: ClusterView = memo.cluster
     ns = memo.settings.serverless_namespace

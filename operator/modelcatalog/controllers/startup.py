@@ -25,6 +25,7 @@ from modelcatalog.render.network import NetworkSettings
 from modelcatalog.render.owners import child_resources
 from modelcatalog.settings import Settings
 from modelcatalog.settings import load as load_settings
+from modelcatalog.shard import Shard
 from modelcatalog.webhook import server as webhook
 
 RESYNC_SECONDS = 300
@@ -46,13 +47,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
-    settings.peering.name = os.environ.get("MODELCATALOG_PEERING", "modelcatalog")
     if os.environ.get("MODELCATALOG_STANDALONE") == "1":  # `kopf run --standalone` sets it too
         settings.peering.standalone = True
     settings.peering.mandatory = not settings.peering.standalone
     settings.peering.lifetime = 30  # a crashed peer stops counting after this
     memo.client = KubeClient.from_config(os.environ.get("MODELCATALOG_KUBECONFIG"))
     memo.settings = await load_settings(memo.client)  # the modelcatalog-settings ConfigMap under the env
+    # One peering per shard: each shard has its own active replica and standbys (docs/sharding.md).
+    settings.peering.name = os.environ.get("MODELCATALOG_PEERING") or memo.settings.shard.peering()
     await seed_catalog(memo.client, memo.settings.namespace)  # the chart's default catalog, if it ships one
     peering = settings.peering.name
     # The peering object must exist before replicas can see each other; create it if missing.
@@ -64,7 +66,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.queues = {}
     memo.access_modes = {}  # namespace -> public access its endpoints were last told
     children = await served(memo.client, child_resources())
-    memo.cluster = ClusterView(memo.client, memo, children, None if settings.peering.standalone else peering)
+    memo.cluster = ClusterView(
+        memo.client, memo, children, None if settings.peering.standalone else peering,
+        shard=memo.settings.shard, shared_namespace=memo.settings.serverless_namespace,
+    )  # fmt: skip
     memo.gate = Gate(None if settings.peering.standalone else settings.peering.priority, lambda: requeue_all(memo))
     memo.cluster.start()
     loop = asyncio.get_running_loop()
@@ -74,7 +79,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     if METRICS_PORT:
         start_http_server(METRICS_PORT, addr=METRICS_ADDRESS)
     memo.webhook = await webhook.start(memo) if memo.settings.webhook_port else None
-    logger.info("modelcatalog operator started (serverless namespace %s)", memo.settings.serverless_namespace)
+    logger.info("modelcatalog operator started (serverless namespace %s; %s)", memo.settings.serverless_namespace,
+                describe_shard(memo.settings.shard))  # fmt: skip
+
+
+def describe_shard(shard: Shard) -> str:
+    if not shard.sharded:
+        return "not sharded"
+    role = "owns" if shard.owns_shared else "reads"
+    return f"shard {shard.name}: namespaces {shard.selector()}, {role} the shared objects"
 
 
 @kopf.on.login()

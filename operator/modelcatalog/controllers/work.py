@@ -1,7 +1,9 @@
 """What every controller shares: one work queue per kind, cross-kind requests, status writes.
 
-A controller registers its reconcile with `@reconciler(KIND)`; anyone asks for a reconcile with
-`request(memo, KIND, key)`, so controllers never import each other.
+A controller registers its reconcile with `@reconciler(KIND, scope)`; anyone asks for a reconcile with
+`request(memo, KIND, key)`, so controllers never import each other. The scope says which namespace a
+key's object lives in (None: a shared object), so a shard (docs/sharding.md) drops the requests of other
+shards' namespaces, and of shared objects unless it owns them, and checks again before each run.
 """
 
 from __future__ import annotations
@@ -20,20 +22,48 @@ from modelcatalog.metrics import RECONCILE_SECONDS, RECONCILES
 Reconcile = Callable[[kopf.Memo, Any], Awaitable[None]]
 R = TypeVar("R", bound=Reconcile)
 RECONCILERS: dict[str, Reconcile] = {}
+Scope = Callable[[Any], str | None]  # the namespace of a key's object; None: a shared object
+SCOPES: dict[str, Scope | None] = {}  # None: every shard runs it (and writes only what it owns)
 WARNING_PHASES = {"Failed", "Pending", "Conflict", "Retired"}
 
 
-def reconciler(kind: str) -> Callable[[R], R]:
+def namespaced(key: tuple[str, str]) -> str:
+    """The scope of a (namespace, name) key."""
+    return key[0]
+
+
+def namespace(key: str) -> str:
+    """The scope of a key that is a namespace (a workspace's network, its router)."""
+    return key
+
+
+def shared(key: Any) -> None:
+    """The scope of a key of the shared objects (the model pools, the catalog): only their owner's."""
+    return None
+
+
+def reconciler(kind: str, scope: Scope | None) -> Callable[[R], R]:
     def register(fn: R) -> R:
         RECONCILERS[kind] = fn
+        SCOPES[kind] = scope
         return fn
 
     return register
 
 
+def in_scope(memo: kopf.Memo, kind: str, key: Hashable) -> bool:
+    """Whether this operator reconciles `key`: its namespace is this shard's, or it owns the shared objects."""
+    scope = SCOPES[kind]
+    if scope is None:
+        return True
+    where = scope(key)
+    return memo.cluster.shard.owns_shared if where is None else bool(memo.cluster.serves(where))
+
+
 def request(memo: kopf.Memo, kind: str, key: Hashable) -> None:
-    """Reconcile the object of `kind` named by `key` soon (requests coalesce per key)."""
-    queue_of(memo, kind).request(key)
+    """Reconcile the object of `kind` named by `key` soon (requests coalesce per key); another shard's, never."""
+    if in_scope(memo, kind, key):
+        queue_of(memo, kind).request(key)
 
 
 def queue_of(memo: kopf.Memo, kind: str) -> WorkQueue:
@@ -44,6 +74,8 @@ def queue_of(memo: kopf.Memo, kind: str) -> WorkQueue:
         async def work(key: Hashable) -> None:
             await memo.cluster.ready()
             await memo.gate.wait()  # a standby replica writes nothing
+            if not in_scope(memo, kind, key):  # its namespace moved to another shard meanwhile
+                return
             with RECONCILE_SECONDS.labels(kind).time():
                 try:
                     await reconcile(memo, key)

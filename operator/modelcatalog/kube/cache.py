@@ -5,6 +5,10 @@ the server says the version is too old (410). `listed` is set once the first lis
 can wait for every cache before they read (a restart then sees the existing children and writes
 nothing). Objects are slimmed on the way in (`slim`), so memory holds only what reconciles read.
 A change calls `on_change(old, new)`; that is where controllers queue the reconciles it concerns.
+
+A cache with a `scope` (a shard's, docs/sharding.md) holds only the objects of the namespaces the scope
+admits: the others are set aside, unindexed and unannounced, and kept current by the same watch, so
+`admit(namespace)` announces them as new and `release(namespace)` sets them aside without a word.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ Obj = dict[str, Any]
 ObjKey = tuple[str | None, str]  # namespace, name
 IndexFn = Callable[[Obj], Iterable[Hashable]]
 ChangeFn = Callable[[Obj | None, Obj | None], None]
+ScopeFn = Callable[[str], bool]  # whether the cache holds a namespace's objects
 PAGE_SIZE = "500"
 RETRY_SECONDS = 2.0
 WATCH_READ_TIMEOUT = 330  # seconds without a byte; the server ends each watch after timeoutSeconds (270)
@@ -52,6 +57,7 @@ class WatchCache:
         slim: Callable[[Obj], Obj] = whole,
         indexes: dict[str, IndexFn] | None = None,
         on_change: ChangeFn | None = None,
+        scope: ScopeFn | None = None,
     ) -> None:
         self.info = info
         self.listed = asyncio.Event()
@@ -61,6 +67,8 @@ class WatchCache:
         self._index_fns = indexes or {}
         self._on_change = on_change
         self._objects: dict[ObjKey, Obj] = {}
+        self._scope = scope
+        self._aside: defaultdict[str, dict[ObjKey, Obj]] = defaultdict(dict)  # out of scope, by namespace
         self._indexes: dict[str, defaultdict[Hashable, dict[ObjKey, Obj]]] = {
             name: defaultdict(dict) for name in self._index_fns
         }
@@ -103,6 +111,9 @@ class WatchCache:
             params = {**params, "continue": cont}
         for key in set(self._objects) - set(found):
             self._store(key, None)
+        for namespace, aside in list(self._aside.items()):
+            for key in set(aside) - set(found):
+                self._set_aside(namespace, key, None)
         for key, obj in found.items():
             self._store(key, obj)
         return str(page["metadata"]["resourceVersion"])
@@ -127,19 +138,50 @@ class WatchCache:
             raise
         return version
 
+    def admit(self, namespace: str) -> None:
+        """The scope now holds `namespace`: its objects set aside are announced as new."""
+        for key, obj in self._aside.pop(namespace, {}).items():
+            self._store(key, obj)
+
+    def release(self, namespace: str) -> None:
+        """The scope no longer holds `namespace`: its objects are set aside, unannounced."""
+        for key in [k for k in self._objects if k[0] == namespace]:
+            obj = self._objects[key]
+            self._unindex(key, obj)
+            del self._objects[key]
+            self._aside[namespace][key] = obj
+
+    def _set_aside(self, namespace: str, key: ObjKey, new: Obj | None) -> None:
+        if new is not None:
+            self._aside[namespace][key] = new
+            return
+        aside = self._aside.get(namespace)
+        if aside is not None:
+            aside.pop(key, None)
+            if not aside:
+                del self._aside[namespace]
+
+    def _unindex(self, key: ObjKey, obj: Obj) -> None:
+        for name, fn in self._index_fns.items():
+            index = self._indexes[name]
+            for value in fn(obj):
+                index[value].pop(key, None)
+                if not index[value]:
+                    del index[value]
+
     def _store(self, key: ObjKey, new: Obj | None) -> None:
+        namespace = key[0]
+        if namespace is not None and self._scope is not None and not self._scope(namespace):
+            self._set_aside(namespace, key, new)
+            return
         old = self._objects.pop(key, None) if new is None else self._objects.get(key)
         if new is not None:
             self._objects[key] = new
-        for name, fn in self._index_fns.items():
-            index = self._indexes[name]
-            if old is not None:
-                for value in fn(old):
-                    index[value].pop(key, None)
-                    if not index[value]:
-                        del index[value]
-            if new is not None:
+        if old is not None:
+            self._unindex(key, old)
+        if new is not None:
+            for name, fn in self._index_fns.items():
                 for value in fn(new):
-                    index[value][key] = new
+                    self._indexes[name][value][key] = new
         if self._on_change is not None and version_of(old) != version_of(new):
             self._on_change(old, new)

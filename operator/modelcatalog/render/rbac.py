@@ -29,6 +29,7 @@ READS = (
     resource("networking.k8s.io/v1", "Ingress"),  # what still exposes a workspace whose public access is off
     resource("v1", "Service"),  # the Service ranges, never "the internet" (clusternetwork)
     resource("apiextensions.k8s.io/v1", "CustomResourceDefinition"),  # kopf finds the resources it serves
+    resource("v1", "Namespace"),  # a shard's workspaces, by their label (docs/sharding.md)
 )
 PEERING = resource("kopf.dev/v1", "ClusterKopfPeering")
 # The API server lets a Role grant only what its creator holds: the routers' Role lets them ask
