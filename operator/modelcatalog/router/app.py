@@ -10,7 +10,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelcatalog.router import lifecycle
 from modelcatalog.router.auth import Authenticator, Reviewer, credential
@@ -26,6 +25,7 @@ from modelcatalog.router.forward import (
 from modelcatalog.router.kubeauth import ServiceAccountToken
 from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN, metered
 from modelcatalog.router.picker import PodLoad, choose_deployment
+from modelcatalog.router.probes import Probes
 from modelcatalog.router.safety.config import ContentSafety
 from modelcatalog.router.safety.screen import Screening
 from modelcatalog.router.settings import RouterSettings
@@ -35,7 +35,10 @@ APIS = ("chat/completions", "completions", "embeddings", "rerank")
 BACKEND_CONNECTIONS = 1000
 
 
-class Router:
+class Router(Probes):
+    state: ClusterState
+    waiting_for = "the first list of the cluster state"
+
     def __init__(
         self,
         state: ClusterState,
@@ -268,20 +271,6 @@ class Router:
             raise RouterError(502, message, "backend_error") from error
         found: dict[str, Any] = answer["data"][0]
         return found
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        if not self.state.synced:
-            return web.Response(status=503, text="waiting for the first list of the cluster state")
-        return web.Response(text="ok")
-
-    async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def not_found(self, request: web.Request) -> web.Response:
-        return error_response(RouterError(404, f"No route for {request.method} {request.path}.", "not_found"))
 
 
 def parse_json(body: bytes) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from modelcatalog import API_VERSION
@@ -54,6 +53,7 @@ from modelcatalog.router.forward import (
 from modelcatalog.router.gatewayauth import GatewayAuth
 from modelcatalog.router.kubeauth import KubeReviewer
 from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, UNKNOWN, metered
+from modelcatalog.router.probes import Probes
 from modelcatalog.router.settings import RouterSettings
 from modelcatalog.router.state import SERVERLESS_PREFIX, Deployment, Metering, metering_from_object
 from modelcatalog.router.store import Store
@@ -178,7 +178,10 @@ class UpstreamCredential:
         return value or None
 
 
-class Gateway:
+class Gateway(Probes):
+    state: GatewayState
+    waiting_for = "the first list of the ServerlessEndpoints"
+
     def __init__(
         self, state: GatewayState, settings: RouterSettings, auth: GatewayAuth, upstream: UpstreamCredential
     ) -> None:
@@ -305,20 +308,6 @@ class Gateway:
             return error_response(RouterError(503, "The usage store is unavailable; retry later.", "store_unavailable"))
         data = [{"endpoint": endpoint.name, **metered(endpoint.key), **stored}]
         return web.json_response({"object": "list", "data": data})
-
-    async def healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(self, request: web.Request) -> web.Response:
-        if not self.state.synced:
-            return web.Response(status=503, text="waiting for the first list of the ServerlessEndpoints")
-        return web.Response(text="ok")
-
-    async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def not_found(self, request: web.Request) -> web.Response:
-        return error_response(RouterError(404, f"No route for {request.method} {request.path}.", "not_found"))
 
 
 def build_app(gateway: Gateway) -> web.Application:
