@@ -107,7 +107,8 @@ def serverless_usage(cluster: LocalCluster, timeout: float = 120) -> None:
     print(f"    HTTP {status}")
     while time.monotonic() < deadline:
         found = json.loads(cluster.kubectl("get", "serverlessendpoint", SERVERLESS, "-n", NAMESPACE, "-o", "json"))
-        if (found.get("status") or {}).get("usage") or not store.read_settings(cluster.store_settings):
+        usage = (found.get("status") or {}).get("usage") or {}
+        if usage.get("requests") or not store.read_settings(cluster.store_settings):  # metered, then in status
             break
         time.sleep(1)
     shown = {k: found.get("status", {}).get(k) for k in ("url", "pricing", "rateLimits", "usage")}
