@@ -429,16 +429,15 @@ class ServiceProxy:
         self.server = await asyncio.start_server(self._connect, ip, port)
 
     async def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        backend = self.runner.backend_for(self.namespace, self.selector, self.target)
-        if backend is None:
-            writer.close()
+        # A pod kwok marked Ready before its process listens is skipped, as a Service would not list it yet.
+        for backend in self.runner.backends_for(self.namespace, self.selector, self.target):
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(*backend)
+            except OSError:
+                continue
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
             return
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*backend)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        writer.close()
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -505,8 +504,9 @@ class PodRunner:
             proxies.append(proxy)
         self.proxies[key] = proxies
 
-    def backend_for(self, namespace: str, selector: dict[str, str], target: int | str) -> tuple[str, int] | None:
-        """A ready pod behind the Service, chosen at random per connection as kube-proxy's iptables mode does."""
+    def backends_for(self, namespace: str, selector: dict[str, str], target: int | str) -> list[tuple[str, int]]:
+        """The ready pods behind the Service, in random order per connection (kube-proxy's iptables mode picks
+        one at random)."""
         backends = []
         for pod in self.pods.values():
             meta = pod["metadata"]
@@ -519,7 +519,8 @@ class PodRunner:
             port = next((p for c in containers if (p := resolve_port(c, target)) is not None), None)
             if ready and status.get("podIP") and port is not None:
                 backends.append((str(status["podIP"]), port))
-        return random.choice(backends) if backends else None  # noqa: S311 (load spreading, not security)
+        random.shuffle(backends)  # load spreading, not security
+        return backends
 
     async def follow(self, path: str, handler: Any) -> None:
         """List, then watch from the list's resourceVersion; list again when the watch expires."""
