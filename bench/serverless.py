@@ -1,10 +1,11 @@
 """Serverless metering and limits: what the store costs per request, how exact the limit is across replicas, and
 how long a request takes to show in status.usage.
 
-- overhead: one router and one test server in this process (aiohttp), a real redis-server on 127.0.0.1; the
-  same serverless endpoint without and with the store: latency p50/p99 at concurrency 1, requests/s at 20,
-  and the store's own time per request (admission + settlement, one round trip each).
-- accuracy: two router replicas sharing the store, 20 concurrent clients sending 3x the limit: what got through.
+- overhead: one serverless gateway (which meters) and one test server in this process (aiohttp), a real
+  redis-server on 127.0.0.1; the same serverless endpoint without and with the store: latency p50/p99 at
+  concurrency 1, requests/s at 20, and the store's own time per request (admission + settlement, one round
+  trip each).
+- accuracy: two gateway replicas sharing the store, 20 concurrent clients sending 3x the limit: what got through.
 - status delay (`--status`): a local cluster with the operator, one request, then the time until the endpoint's
   status.usage counts it (the operator reads the store every MODELCATALOG_SERVERLESS_USAGE_SECONDS).
 """
@@ -28,20 +29,22 @@ from aiohttp import web
 from modelcatalog.localcluster import testserver
 from modelcatalog.localcluster.launcher import free_port
 from modelcatalog.localcluster.store import RedisProcess, redis_binary
-from modelcatalog.render.keys import Keys
-from modelcatalog.router.app import Router, build_app
+from modelcatalog.router.auth import User
+from modelcatalog.router.forward import ENDPOINT_HEADER
+from modelcatalog.router.gateway import Gateway, GatewayState, UpstreamCredential, build_app
+from modelcatalog.router.gatewayauth import GatewayAuth
 from modelcatalog.router.settings import RouterSettings
-from modelcatalog.router.state import ClusterState, serverless_from_object
 from modelcatalog.router.store import Store, StoreSettings
 
 HOST = "127.0.0.1"
-KEY = "bench-key"
+NAMESPACE = "bench"
+ROUTER_TOKEN = "bench-router-token"  # noqa: S105 (a stand-in, reviewed in process)
 CLIENTS = 20
 
 
 def endpoint_object(name: str, backend: str, rpm: int, tpm: int) -> dict[str, Any]:
     return {
-        "metadata": {"name": name, "namespace": "bench", "uid": f"uid-{name}-{time.time_ns()}"},
+        "metadata": {"name": name, "namespace": NAMESPACE, "uid": f"uid-{name}-{time.time_ns()}"},
         "spec": {"model": "bench"},
         "status": {
             "backend": {"kind": "Pool", "servedModel": "bench", "address": backend},
@@ -63,20 +66,31 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+class BenchReviewer:
+    """The API server's TokenReview, answered in process: the bench's calls come from a workspace router."""
+
+    async def authenticate(self, token: str) -> User | None:
+        return User(f"system:serviceaccount:{NAMESPACE}:modelcatalog-router") if token == ROUTER_TOKEN else None
+
+    async def authorize(self, user: User, namespace: str, deployment: str) -> bool:
+        return False
+
+
 @asynccontextmanager
-async def router(name: str, backend: str, store: StoreSettings | None, rpm: int) -> AsyncIterator[str]:
-    state = ClusterState(synced=True)
-    found = serverless_from_object(endpoint_object(name, backend, rpm, 10**12))
-    assert found is not None
-    state.set_serverless(found)
-    state.set_keys(name, Keys(KEY, "unused"))
-    async with serving(build_app(Router(state, RouterSettings(store=store)))) as address:
+async def gateway_at(name: str, backend: str, store: StoreSettings | None, rpm: int) -> AsyncIterator[str]:
+    """A serverless gateway replica (which meters and limits) serving one endpoint on `backend`."""
+    state = GatewayState(synced=True)
+    state.upsert(endpoint_object(name, backend, rpm, 10**12))
+    settings = RouterSettings(namespace="modelcatalog-serverless", mode="gateway", store=store)
+    upstream = UpstreamCredential(None, settings.namespace, None)
+    async with serving(build_app(Gateway(state, settings, GatewayAuth(BenchReviewer()), upstream))) as address:
         yield address
 
 
 async def one(session: aiohttp.ClientSession, address: str, name: str) -> int:
     body = {"model": name, "messages": [{"role": "user", "content": "one two three four five six"}]}
-    async with session.post(f"http://{address}/v1/chat/completions", json=body, headers={"api-key": KEY}) as r:
+    headers = {"Authorization": f"Bearer {ROUTER_TOKEN}", ENDPOINT_HEADER: name}
+    async with session.post(f"http://{address}/v1/chat/completions", json=body, headers=headers) as r:
         text = await r.text()
         if r.status != 200 and "requests per minute" not in text:
             print(f"  unexpected answer {r.status}: {text[:200]}")
@@ -132,7 +146,7 @@ async def overhead_and_accuracy(store: StoreSettings, count: int) -> dict[str, A
     async with serving(testserver.build_app("bench")) as backend:
         for label, settings in (("without store", None), ("with store", store)):
             name = f"e{time.time_ns()}"
-            async with router(name, backend, settings, rpm=10**9) as address:
+            async with gateway_at(name, backend, settings, rpm=10**9) as address:
                 await latencies(address, name, 50)  # warm-up
                 lat = await latencies(address, name, count)
                 rate, _ = await throughput([address], name, 2 * count)
@@ -142,7 +156,7 @@ async def overhead_and_accuracy(store: StoreSettings, count: int) -> dict[str, A
         accuracy = []
         for limit in (50, 200):
             name = f"limited{limit}-{time.time_ns()}"
-            async with router(name, backend, store, limit) as a, router(name, backend, store, limit) as b:
+            async with gateway_at(name, backend, store, limit) as a, gateway_at(name, backend, store, limit) as b:
                 _, accepted = await throughput([a, b], name, 3 * limit)
             accuracy.append({"limit_per_minute": limit, "sent": 3 * limit, "accepted": accepted})
         figures["limit with 2 replicas, 20 clients"] = accuracy
@@ -171,7 +185,7 @@ def metering(count: int) -> None:
             figures = asyncio.run(overhead_and_accuracy(StoreSettings(redis.url, redis.password), count))
         finally:
             redis.stop()
-    print("serverless metering (router and test server in one process, real redis-server):")
+    print("serverless metering (gateway and test server in one process, real redis-server):")
     for label, value in figures.items():
         print(f"  {label}: {json.dumps(rounded(value))}")
     plain, stored = figures["without store"], figures["with store"]
