@@ -177,7 +177,7 @@ def adapters(workspace: Workspace, operator: ChartOperator) -> Iterator[Workspac
     try:
         yield workspace
     finally:
-        operator.upgrade({"settings": dict.fromkeys(screening)})  # null: the settings removed again
+        operator.reset()
         kube.kubectl("delete", "modeldeployment", "guard", "-n", ns, "--wait=false", check=False)
         kube.kubectl("delete", "catalogmodel", GUARD_MODEL, "--wait=false", check=False)
 

@@ -273,7 +273,7 @@ def provider(installed: Kube, pool_namespace: str, operator: ChartOperator) -> I
     try:
         yield credential
     finally:
-        operator.upgrade({"settings": dict.fromkeys(upstream)})  # null: the settings removed again
+        operator.reset()
         installed.kubectl("delete", "secret", "upstream-provider", "-n", pool_namespace, check=False)
         server.terminate()
         server.wait(timeout=10)

@@ -222,7 +222,7 @@ def gateways(request: pytest.FixtureRequest, installed: Kube, operator: ChartOpe
     try:
         yield replicas
     finally:
-        operator.upgrade({"settings": {"SERVERLESS_GATEWAY_REPLICAS": None}})
+        operator.reset()
 
 
 def test_the_limit_holds_across_gateway_replicas(installed: Kube, namespace: str, gateways: int) -> None:

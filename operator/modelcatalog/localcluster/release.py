@@ -100,9 +100,14 @@ class ChartOperator:
                 self.kubectl("annotate", "--overwrite", name, *(f"{k}={v}" for k, v in OWNER.items()))
 
     def upgrade(self, values: dict[str, Any]) -> None:
-        """`helm upgrade --reuse-values` with `values` on top; a changed setting rolls the pod."""
+        """`helm upgrade --reuse-values` with `values` on top; a changed setting rolls the pod. `reset()` undoes
+        it (a null in `values` does not remove a reused value)."""
         self.helm("upgrade", RELEASE, str(CHART), "-n", NAMESPACE, "--reuse-values", values=values)
         self.wait_ready()
+
+    def reset(self) -> None:
+        """Back to the session's values: `helm upgrade` with them alone, no --reuse-values."""
+        self.install()
 
     def uninstall(self) -> None:
         """Scaled to 0 first, so the pod leaves the peering while its RBAC still allows it; then `helm uninstall`
