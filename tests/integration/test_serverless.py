@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -82,9 +83,21 @@ def router_ip(kube: Kube, namespace: str) -> str:
     return str(pods[0]["status"]["podIP"])
 
 
+def accepts(ip: str | None, port: int) -> bool:
+    """Whether a pod's process takes connections (kwok marks a pod Ready before the runner's probe has run)."""
+    try:
+        socket.create_connection((ip or "", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def gateway_ip(kube: Kube) -> str:
-    pods = wait_for(lambda: ready_pods(kube, POOL_NAMESPACE, "serverless-gateway"), 90, "a ready gateway")
-    return str(pods[0]["status"]["podIP"])
+    def listening() -> list[str]:
+        ips = [p["status"]["podIP"] for p in ready_pods(kube, POOL_NAMESPACE, "serverless-gateway")]
+        return [ip for ip in ips if accepts(ip, GATEWAY_PORT)]
+
+    return wait_for(listening, 90, "a gateway pod taking connections")[0]
 
 
 def key(kube: Kube, namespace: str, endpoint: str) -> str:

@@ -22,7 +22,16 @@ from modelcatalog.localcluster.release import ChartOperator
 from modelcatalog.localcluster.store import redis_binary
 from modelcatalog.render import gateway
 from tests.integration.kube import Kube, wait_for
-from tests.integration.test_serverless import POOL_MODEL, POOL_NAMESPACE, ROUTER_PORT, key, se, status
+from tests.integration.test_serverless import (
+    GATEWAY_PORT,
+    POOL_MODEL,
+    POOL_NAMESPACE,
+    ROUTER_PORT,
+    accepts,
+    key,
+    se,
+    status,
+)
 
 pytestmark = [
     pytest.mark.usefixtures("operator", "pool_namespace"),
@@ -213,22 +222,29 @@ def gateways(request: pytest.FixtureRequest, installed: Kube, operator: ChartOpe
     """The serverless gateway (which limits) with 1 or 2 replicas, as the platform team sets it with helm."""
     replicas: int = request.param
     operator.upgrade({"settings": {"SERVERLESS_GATEWAY_REPLICAS": str(replicas)}})
-
-    def ready() -> bool:
-        found = installed.get_json("deployment", gateway.NAME, "-n", POOL_NAMESPACE)
-        return found["spec"]["replicas"] == replicas and found["status"].get("readyReplicas") == replicas
-
-    wait_for(ready, 120, f"{replicas} ready gateway replica(s)")
     try:
         yield replicas
     finally:
         operator.reset()
 
 
+def wait_for_gateways(kube: Kube, replicas: int) -> None:
+    """The gateway exists while some endpoint does: `replicas` of it ready, each accepting connections."""
+
+    def ready() -> bool:
+        found = kube.get_json("deployments", "-n", POOL_NAMESPACE, "--field-selector", f"metadata.name={gateway.NAME}")
+        pods = kube.get_json("pods", "-n", POOL_NAMESPACE, "-l", GATEWAY_PODS)["items"]
+        listening = [p for p in pods if accepts(p["status"].get("podIP"), GATEWAY_PORT)]
+        return [d["spec"]["replicas"] for d in found["items"]] == [replicas] and len(listening) >= replicas
+
+    wait_for(ready, 120, f"{replicas} ready gateway replica(s)")
+
+
 def test_the_limit_holds_across_gateway_replicas(installed: Kube, namespace: str, gateways: int) -> None:
     kube = installed
     name = f"limited-{uuid.uuid4().hex[:4]}"
     secret = endpoint(kube, namespace, name, requests=LIMIT, tokens=100_000_000)
+    wait_for_gateways(kube, gateways)
     ips = ready_routers(kube, namespace)
     started = time.monotonic()
     accepted, refused = asyncio.run(hammer(ips, secret, name, total=3 * LIMIT))
