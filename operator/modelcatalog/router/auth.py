@@ -78,6 +78,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+async def reviewed_user(reviewer: Reviewer, cache: VerdictCache, token: str) -> User:
+    """Who the token is, per the API server's TokenReview, the verdict cached by the token's digest (never the
+    token); 401 when the API server does not authenticate it."""
+    key = ("user", _digest(token))
+    found, cached = cache.get(key)
+    if not found:
+        cached = await reviewer.authenticate(token)
+        cache.put(key, cached)
+    if not isinstance(cached, User):
+        raise RouterError(401, "The token was not accepted by the Kubernetes API server.", "invalid_token")
+    return cached
+
+
 class Authenticator:
     def __init__(self, state: ClusterState, namespace: str, reviewer: Reviewer | None) -> None:
         self.state = state
@@ -96,14 +109,7 @@ class Authenticator:
             raise RouterError(401, "Provide a Kubernetes token: 'Authorization: Bearer <token>'.", "missing_token")
         if self.reviewer is None:
             raise RouterError(401, "This router cannot check Kubernetes tokens.", "token_auth_unavailable")
-        key = ("user", _digest(token))
-        found, cached = self.cache.get(key)
-        if not found:
-            cached = await self.reviewer.authenticate(token)
-            self.cache.put(key, cached)
-        if not isinstance(cached, User):
-            raise RouterError(401, "The token was not accepted by the Kubernetes API server.", "invalid_token")
-        return cached
+        return await reviewed_user(self.reviewer, self.cache, token)
 
     async def allowed(self, user: User, deployment: str) -> bool:
         assert self.reviewer is not None

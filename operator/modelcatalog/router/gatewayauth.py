@@ -12,10 +12,8 @@ caller is not a workspace router.
 
 from __future__ import annotations
 
-import hashlib
-
 from modelcatalog.render.router import NAME as ROUTER_SERVICE_ACCOUNT
-from modelcatalog.router.auth import Reviewer, User, VerdictCache
+from modelcatalog.router.auth import Reviewer, User, VerdictCache, reviewed_user
 from modelcatalog.router.errors import RouterError
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
@@ -42,13 +40,7 @@ class GatewayAuth:
             raise RouterError(401, "Provide the workspace router's ServiceAccount token.", "missing_token")
         if self.reviewer is None:
             raise RouterError(401, "This gateway cannot check Kubernetes tokens.", "token_auth_unavailable")
-        key = ("user", hashlib.sha256(token.encode()).hexdigest())
-        found, cached = self.cache.get(key)
-        if not found:
-            cached = await self.reviewer.authenticate(token)
-            self.cache.put(key, cached)
-        if not isinstance(cached, User):
-            raise RouterError(401, "The token was not accepted by the Kubernetes API server.", "invalid_token")
+        cached = await reviewed_user(self.reviewer, self.cache, token)
         namespace = router_namespace(cached)
         if namespace is None:
             raise RouterError(
