@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from modelcatalog.localcluster.podrunner import (
@@ -17,6 +18,7 @@ from modelcatalog.localcluster.podrunner import (
     PodRunner,
     SecretMount,
     expand,
+    is_ready,
     known_images,
     launch_for,
     local_command,
@@ -84,6 +86,21 @@ def test_no_token_when_the_pod_does_not_mount_one() -> None:
 def test_restart_policy() -> None:
     assert should_restart("Always", 0) and should_restart("OnFailure", 1)
     assert not should_restart("OnFailure", 0) and not should_restart("Never", 1)
+
+
+def test_a_ready_pod_stays_ready_until_failure_threshold_probes_in_a_row_fail() -> None:
+    assert not is_ready(None, 1, 3) and not is_ready(False, 2, 3)  # not ready before a probe has passed
+    assert is_ready(None, 0, 3) and is_ready(False, 0, 3)
+    assert is_ready(True, 1, 3) and is_ready(True, 2, 3)  # one slow probe on a busy machine is not an outage
+    assert not is_ready(True, 3, 3)
+
+
+def test_the_readiness_threshold_is_the_probes_or_the_kubelets_default() -> None:
+    routed = pod(Settings().router_image)
+    assert (launch_for(routed, IMAGES, API) or pytest.fail("no launch")).probe_failures == 3
+    routed["spec"]["containers"][0]["readinessProbe"]["failureThreshold"] = 5
+    launch = launch_for(routed, IMAGES, API)
+    assert launch is not None and launch.probe_failures == 5
 
 
 def test_ready_patch_sets_both_conditions() -> None:

@@ -119,6 +119,7 @@ class Launch:
     restart_policy: str
     service_account: str | None
     probe_scheme: str = "HTTP"
+    probe_failures: int = 3  # the readiness probe's failureThreshold (the kubelet's default)
     secret_mounts: tuple[SecretMount, ...] = ()
     secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, Secret, key) of env valueFrom.secretKeyRef
     pre_stop_seconds: int = 0  # the container's preStop sleep: it keeps serving that long once deleted
@@ -239,6 +240,7 @@ def launch_for(pod: dict[str, Any], images: dict[str, tuple[str, ...]], api: Api
         restart_policy=spec.get("restartPolicy", "Always"),
         service_account=spec.get("serviceAccountName", "default") if automount else None,
         probe_scheme=str(probe.get("scheme", "HTTP")).upper(),
+        probe_failures=int((container.get("readinessProbe") or {}).get("failureThreshold") or 3),
         secret_mounts=secret_mounts(container, spec),
         secret_env=secret_env(container),
         pre_stop_seconds=pre_stop_seconds(container),
@@ -259,6 +261,11 @@ def is_loopback(ip: str) -> bool:
 
 def should_restart(policy: str, returncode: int) -> bool:
     return policy == "Always" or (policy == "OnFailure" and returncode != 0)
+
+
+def is_ready(was_ready: bool | None, failures: int, threshold: int) -> bool:
+    """As the kubelet: not ready until a probe passes, then ready until `threshold` probes in a row fail."""
+    return failures == 0 or (was_ready is True and failures < threshold)
 
 
 def ready_patch(ready: bool) -> dict[str, Any]:
@@ -372,9 +379,11 @@ class PodProcess:
         timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT_SECONDS)
         # Like the kubelet, an HTTPS probe does not verify the certificate.
         connector = aiohttp.TCPConnector(ssl=False)
+        failures = 0
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while process.returncode is None:
-                await self._set_ready(await _answers(session, url))
+                failures = 0 if await _answers(session, url) else failures + 1
+                await self._set_ready(is_ready(self._ready, failures, launch.probe_failures))
                 await asyncio.sleep(PROBE_SECONDS)
 
     async def _set_ready(self, ready: bool) -> None:
