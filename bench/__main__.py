@@ -65,10 +65,13 @@ def process_figures(pid: int) -> tuple[float, float]:
     return peak, (int(fields[11]) + int(fields[12])) / ticks
 
 
+CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok-controller")
+
+
 def control_plane_cpu(cluster: LocalCluster) -> dict[str, float]:
-    """CPU seconds so far of kube-apiserver and etcd (by kwokctl's pid files): where the rest of a burst goes."""
+    """CPU seconds so far of each control-plane component (by kwokctl's pid files): where the rest of a burst goes."""
     found = {}
-    for name in ("kube-apiserver", "etcd"):
+    for name in CONTROL_PLANE:
         try:
             found[name] = process_figures(int((cluster.cluster_dir / "pids" / f"{name}.pid").read_text()))[1]
         except (OSError, ValueError):
@@ -223,8 +226,8 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict
         print(f"  all accepted by the API server in {accepted:.1f} s; all reconciled (status written) in {total:.1f} s"
               f" ({count / total:.0f}/s)")  # fmt: skip
         print(f"  operator peak RSS {peak:.0f} MiB (idle before: {rss0:.0f} MiB), CPU {cpu - cpu0:.1f} s;"
-              f" until all reconciled: kube-apiserver CPU {plane['kube-apiserver']:.1f} s, etcd {plane['etcd']:.1f} s;"
               f" load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+        print("  control plane CPU until all reconciled: " + ", ".join(f"{k} {v:.1f} s" for k, v in plane.items()))
         writes_before = operator.metric("modelcatalog_api_writes_total")
         reconciles = operator.metric("modelcatalog_reconciles_total")
         print(f"  API writes during the burst: {writes_before:.0f} ({writes_before / count:.1f} per object);"
@@ -234,6 +237,7 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict
             "per_object_ms": round(total / count * 1000, 2), "peak_rss_mib": round(peak), "idle_rss_mib": round(rss0),
             "cpu_s": round(cpu - cpu0, 1), "apiserver_cpu_s": round(plane["kube-apiserver"], 1),
             "etcd_cpu_s": round(plane["etcd"], 1), "writes": writes_before,
+            "controller_manager_cpu_s": round(plane["kube-controller-manager"], 1),
             "writes_per_object": round(writes_before / count, 2), "reconciles": reconciles,
         }  # fmt: skip
 
