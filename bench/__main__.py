@@ -1,7 +1,8 @@
-"""`python -m bench [latency|burst|network|router|safety|faults|serverless|shards|all]`: figures for
+"""`python -m bench [latency|burst|floor|network|router|safety|faults|serverless|shards|all]`: figures for
 docs/performance.md.
 
-burst ends with a restart; faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py);
+burst ends with a restart; floor makes the burst's API requests without the operator (bench/floor.py);
+faults applies fuzzed specs and kills the operator mid-burst (bench/faults.py);
 shards runs the burst with one operator, then with two shard operators (bench/shards.py).
 Each run also writes its figures as JSON (.work/bench/<bench>-<commit>-<time>.json, or --json PATH);
 `python -m bench compare A.json B.json` prints two runs side by side (bench/record.py).
@@ -34,6 +35,7 @@ from bench.router import router_overhead
 from bench.safety import safety_overhead
 from bench.serverless import metering, status_delay
 from modelcatalog.kube.client import KubeClient
+from modelcatalog.kube.resources import resource
 from modelcatalog.localcluster import LocalCluster
 from modelcatalog.localcluster.cluster import REPO_ROOT
 from modelcatalog.localcluster.launcher import OperatorProcess
@@ -257,9 +259,35 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict
         }  # fmt: skip
 
 
+def burst_floor(count: int, spread: int) -> dict[str, float | int | str]:
+    """The burst's API requests made by a plain client with the operator stopped (bench/floor.py), each way."""
+    from bench.floor import run as requests_only
+
+    figures: dict[str, float | int | str] = {"count": count, "namespaces": spread}
+    for lookups in (False, True):
+        with testbed("bench-floor") as (cluster, operator, _):
+            operator.stop()
+            names = namespaces(cluster, spread)
+            manifests = [md(names[i % spread], f"md-{i}") for i in range(count)]
+            plane0 = control_plane_cpu(cluster)
+            seconds = asyncio.run(requests_only(str(cluster.kubeconfig), manifests, lookups))
+            plane = {name: cpu - plane0[name] for name, cpu in control_plane_cpu(cluster).items()}
+        way = "with a lookup before each child" if lookups else "no lookups"
+        print(f"floor, {count} ModelDeployments' requests over {spread} namespaces, no operator ({way}):"
+              f" all answered in {seconds:.1f} s ({count / seconds:.0f}/s)")  # fmt: skip
+        print("  control plane CPU: " + ", ".join(f"{k} {v:.1f} s" for k, v in plane.items()))
+        suffix = "_lookups" if lookups else ""
+        figures |= {
+            f"answered_s{suffix}": round(seconds, 2), f"apiserver_cpu_s{suffix}": round(plane["kube-apiserver"], 1),
+            f"etcd_cpu_s{suffix}": round(plane["etcd"], 1),
+            f"controller_manager_cpu_s{suffix}": round(plane["kube-controller-manager"], 1),
+        }  # fmt: skip
+    return figures
+
+
 def network(endpoint_counts: list[int], flips: int = 5) -> dict[str, float | int | str]:
     figures: dict[str, float | int | str] = {}
-    with testbed() as (cluster, _, api):
+    with testbed() as (cluster, operator, api):
         core = kubernetes.client.NetworkingV1Api(api)
         for count in endpoint_counts:
             ns = f"bench-net-{count}"
@@ -276,17 +304,51 @@ def network(endpoint_counts: list[int], flips: int = 5) -> dict[str, float | int
                 policy_times.append(flip_once(cluster, core, ns, disabled))
                 status_times.append(endpoints_follow(access, "Disabled" if disabled else "Enabled", count)
                                     + policy_times[-1])  # fmt: skip
+            if count == endpoint_counts[-1]:
+                operator.stop()  # the floor: the same status writes without the operator's work around them
+                modes = ["Disabled" if flip % 2 == 0 else "Enabled" for flip in range(flips, 2 * flips)]  # going on
+                floor = [status_writes(cluster.kubeconfig, access, ns, count, mode) for mode in modes]
             access.stop()
             print(f"network flag flip, workspace with {count} endpoint(s), {flips} flips:")
             print(f"  policies in force: median {statistics.median(policy_times) * 1000:.0f} ms,"
                   f" max {max(policy_times) * 1000:.0f} ms")  # fmt: skip
             median, worst = statistics.median(status_times) * 1000, max(status_times) * 1000
             print(f"  every endpoint's status shows the new mode: median {median:.0f} ms, max {worst:.0f} ms")
+            if count == endpoint_counts[-1]:
+                print(f"  the API server alone (operator stopped), {count} status patches {WRITERS} at a time until"
+                      f" the watch shows them all: median {statistics.median(floor) * 1000:.0f} ms")  # fmt: skip
+                figures[f"floor_median_ms_{count}"] = round(statistics.median(floor) * 1000, 1)
             figures |= {
                 f"policies_median_ms_{count}": round(statistics.median(policy_times) * 1000, 1),
                 f"status_median_ms_{count}": round(median, 1), f"status_max_ms_{count}": round(worst, 1),
             }  # fmt: skip
     return figures
+
+
+WRITERS = 8  # the operator's reconciles in flight per kind (controllers/queue.py)
+
+
+def status_writes(kubeconfig: Path, access: AccessWatch, ns: str, count: int, mode: str) -> float:
+    """Seconds for `count` endpoint status patches to `mode`, `WRITERS` at a time, to show in the watch."""
+
+    async def patch_all() -> None:
+        client = KubeClient.from_config(str(kubeconfig))
+        slots = asyncio.Semaphore(WRITERS)
+        info = resource(f"{GROUP}/{VERSION}", "ModelDeployment")
+
+        async def one(i: int) -> None:
+            async with slots:
+                await client.patch_status(info, f"ep-{i}", ns, {"endpoint": {"networkAccess": mode}})
+
+        try:
+            await asyncio.gather(*(one(i) for i in range(count)))
+        finally:
+            await client.close()
+
+    started = time.monotonic()
+    asyncio.run(patch_all())
+    endpoints_follow(access, mode, count)
+    return time.monotonic() - started
 
 
 def flip_once(cluster: LocalCluster, core: Any, ns: str, disabled: bool) -> float:
@@ -384,6 +446,8 @@ def run(args: argparse.Namespace) -> record.Figures:
                 args.burst_count, args.namespaces, peer_checkout(args.peer)
             )
         figures["burst"] = burst_and_restart(args.burst_count, args.namespaces)
+    if args.which in ("all", "floor"):
+        figures["floor"] = burst_floor(args.burst_count, args.namespaces)
     if args.which in ("all", "network"):
         figures["network"] = network([1, 200])
     if args.which in ("all", "router"):
@@ -404,7 +468,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "which", nargs="?", default="all",
-        choices=["all", "latency", "burst", "network", "router", "safety", "faults", "serverless", "shards", "compare"],
+        choices=["all", "latency", "burst", "floor", "network", "router", "safety", "faults", "serverless", "shards",
+                 "compare"],
     )  # fmt: skip
     parser.add_argument("records", nargs="*", type=Path, help="compare: two JSON records, A then B")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
