@@ -71,3 +71,17 @@ class Kube:
     def events(self, namespace: str, involved: str) -> list[dict[str, Any]]:
         items = self.get_json("events", "-n", namespace)["items"]
         return [e for e in items if e["involvedObject"]["name"] == involved]
+
+    def ready_pods(self, namespace: str, component: str) -> list[dict[str, Any]]:
+        """Pods of one component (app.kubernetes.io/component) that are Ready and not being deleted, by IP."""
+        pods = self.get_json("pods", "-n", namespace, "-l", f"app.kubernetes.io/component={component}")["items"]
+        ready = [
+            p
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp")
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+        ]
+        return sorted(ready, key=lambda p: str(p["status"]["podIP"]))
+
+    def ready_ips(self, namespace: str, component: str) -> list[str]:
+        return [str(p["status"]["podIP"]) for p in self.ready_pods(namespace, component)]

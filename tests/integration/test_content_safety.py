@@ -50,18 +50,8 @@ def guard_model() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def router_ips(kube: Kube, namespace: str) -> list[str]:
-    pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=router")["items"]
-    return sorted(
-        p["status"]["podIP"]
-        for p in pods
-        if not p["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-    )
-
-
 def ready_router_ip(kube: Kube, namespace: str) -> str:
-    return wait_for(lambda: router_ips(kube, namespace), 90, f"a ready router in {namespace}")[0]
+    return wait_for(lambda: kube.ready_ips(namespace, "router"), 90, f"a ready router in {namespace}")[0]
 
 
 class Workspace:
@@ -195,7 +185,7 @@ def test_the_moderation_and_guard_adapters_each_block_a_prompt(adapters: Workspa
     assert space.code("open", "a flag-violence unsafe-hate b") == 200  # still not screened
     blocked = sum(
         sample.value
-        for ip in router_ips(space.kube, space.namespace)
+        for ip in space.kube.ready_ips(space.namespace, "router")
         for family in text_string_to_metric_families(httpx2.get(f"http://{ip}:{ROUTER_PORT}/metrics", timeout=5).text)
         for sample in family.samples
         if sample.name == "modelcatalog_router_content_filtered_total"

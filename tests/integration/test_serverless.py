@@ -66,21 +66,8 @@ def exists(kube: Kube, namespace: str, name: str) -> bool:
     return bool(result.stdout.strip())
 
 
-def ready_pods(kube: Kube, namespace: str, component: str) -> list[dict[str, Any]]:
-    pods = kube.get_json("pods", "-n", namespace, "-l", f"app.kubernetes.io/component={component}")["items"]
-    return sorted(
-        (
-            p
-            for p in pods
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-        ),
-        key=lambda p: str(p["status"]["podIP"]),
-    )
-
-
 def router_ip(kube: Kube, namespace: str) -> str:
-    pods = wait_for(lambda: ready_pods(kube, namespace, "router"), 90, f"a ready router in {namespace}")
-    return str(pods[0]["status"]["podIP"])
+    return wait_for(lambda: kube.ready_ips(namespace, "router"), 90, f"a ready router in {namespace}")[0]
 
 
 def accepts(ip: str | None, port: int) -> bool:
@@ -94,7 +81,7 @@ def accepts(ip: str | None, port: int) -> bool:
 
 def gateway_ip(kube: Kube) -> str:
     def listening() -> list[str]:
-        ips = [p["status"]["podIP"] for p in ready_pods(kube, POOL_NAMESPACE, "serverless-gateway")]
+        ips = kube.ready_ips(POOL_NAMESPACE, "serverless-gateway")
         return [ip for ip in ips if accepts(ip, GATEWAY_PORT)]
 
     return wait_for(listening, 90, "a gateway pod taking connections")[0]
@@ -229,7 +216,7 @@ def test_the_gateway_admits_only_workspace_routers_and_the_pool_only_the_gateway
     live = Cluster(kubeconfig=kube.kubeconfig, kubectl=kube.kubectl_binary)
 
     def ready_pod(namespace: str, component: str) -> Peer:
-        pods = wait_for(lambda: ready_pods(kube, namespace, component), 60, f"a ready {component} pod")
+        pods = wait_for(lambda: kube.ready_pods(namespace, component), 60, f"a ready {component} pod")
         return live_pod(live, namespace, pods[0]["metadata"]["name"])
 
     router = ready_pod(namespace, "router")

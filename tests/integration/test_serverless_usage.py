@@ -50,16 +50,6 @@ def pool_namespace(installed: Kube) -> str:
     return POOL_NAMESPACE
 
 
-def ready_routers(kube: Kube, namespace: str) -> list[str]:
-    pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=router")["items"]
-    return sorted(
-        p["status"]["podIP"]
-        for p in pods
-        if not p["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
-    )
-
-
 def router_pods(kube: Kube, namespace: str) -> dict[str, str]:
     pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=router")["items"]
     return {p["status"].get("podIP", ""): p["metadata"]["name"] for p in pods}
@@ -84,12 +74,12 @@ def endpoint(kube: Kube, namespace: str, name: str, requests: int, tokens: int) 
                                                                  "tokensPerMinute": tokens}))  # fmt: skip
     wait_for(lambda: status(kube, namespace, name).get("phase") == "Ready", 120, f"endpoint {name} Ready")
     secret = key(kube, namespace, name)
-    wait_for(lambda: len(ready_routers(kube, namespace)) == 2, 90, "two ready routers")
+    wait_for(lambda: len(kube.ready_ips(namespace, "router")) == 2, 90, "two ready routers")
 
     def answers() -> bool:  # every router has seen the endpoint's status
         return all(
             httpx2.get(f"http://{ip}:{ROUTER_PORT}/v1/usage", headers={"api-key": secret}, timeout=5).status_code == 200
-            for ip in ready_routers(kube, namespace)
+            for ip in kube.ready_ips(namespace, "router")
         )
 
     wait_for(answers, 60, f"the routers serving {name}")
@@ -145,7 +135,7 @@ def test_usage_equals_the_model_servers_counts_across_a_graceful_gateway_restart
         for opened in clients.values():
             await opened.close()
 
-    routers: list[str] = ready_routers(kube, namespace)
+    routers: list[str] = kube.ready_ips(namespace, "router")
 
     def ready_routers_cached() -> list[str]:
         return routers
@@ -245,7 +235,7 @@ def test_the_limit_holds_across_gateway_replicas(installed: Kube, namespace: str
     name = f"limited-{uuid.uuid4().hex[:4]}"
     secret = endpoint(kube, namespace, name, requests=LIMIT, tokens=100_000_000)
     wait_for_gateways(kube, gateways)
-    ips = ready_routers(kube, namespace)
+    ips = kube.ready_ips(namespace, "router")
     started = time.monotonic()
     accepted, refused = asyncio.run(hammer(ips, secret, name, total=3 * LIMIT))
     elapsed = time.monotonic() - started
