@@ -130,9 +130,9 @@ def testbed(
     cluster = LocalCluster(name, run_pods=False)  # the operator alone: no router or model-server processes
     cluster.up()
     cluster.install()
-    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / "bench-logs", source=source)
-    operator.start()
+    operator = OperatorProcess(cluster.kubeconfig, cluster.workdir / f"{name}-logs", source=source)
     try:
+        operator.start()
         yield cluster, operator, kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
     finally:
         operator.stop()
