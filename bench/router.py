@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -264,23 +265,31 @@ def run_litellm(backend_port: int, count: int, concurrency: int, workdir: Path) 
 # --- the run
 
 
-def router_overhead(
-    count: int = 500, concurrency: int = 20, litellm: bool = True, profile: bool = False
-) -> dict[str, Any]:
-    """Run every way; returns the figures, prints them and writes bench/out/router.json."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    backend_port, router_port = free_port(), free_port()
-    deployment = {
-        "name": "bench",
-        "backends": [f"{HOST}:{backend_port}"],
-        "requestSettings": {"maxConcurrentRequestsPerInstance": 256},
+def endpoint(name: str, backend: str, **deployment: Any) -> dict[str, Any]:
+    """A router config endpoint keyed by KEY, with one deployment of the same name on `backend`."""
+    settings = {"maxConcurrentRequestsPerInstance": 256}
+    return {
+        "name": name,
+        "keys": {"primary": KEY, "secondary": KEY + "-2"},
+        "deployments": [{"name": name, "backends": [backend], "requestSettings": settings} | deployment],
     }
-    keys = {"primary": KEY, "secondary": KEY + "-2"}
-    config = {"endpoints": [{"name": "bench", "keys": keys, "deployments": [deployment]}]}
-    results: dict[str, Any] = {"count_c1": count, "count_c20": count * 2, "concurrency": concurrency}
-    with tempfile.TemporaryDirectory(prefix="routerbench-") as tmp:
+
+
+@dataclass(frozen=True)
+class Served:
+    backend_port: int
+    router_port: int
+    router: subprocess.Popen[bytes]
+    workdir: Path
+
+
+@contextmanager
+def served(endpoints: Callable[[str], list[dict[str, Any]]], prefix: str) -> Iterator[Served]:
+    """The test server and a router configured with `endpoints(backend address)` in front of it, both answering."""
+    backend_port, router_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
-        (workdir / "router.yaml").write_text(yaml.safe_dump(config))
+        (workdir / "router.yaml").write_text(yaml.safe_dump({"endpoints": endpoints(f"{HOST}:{backend_port}")}))
         server_args = ("modelcatalog.localcluster.testserver", "--host", HOST, "--port", str(backend_port))
         router_args = ("modelcatalog.router", "--config", str(workdir / "router.yaml"))
         with (
@@ -289,15 +298,25 @@ def router_overhead(
         ):
             asyncio.run(wait_up(f"http://{HOST}:{backend_port}/health", server))
             asyncio.run(wait_up(f"http://{HOST}:{router_port}/readyz", router))
-            direct = f"http://{HOST}:{backend_port}/v1/chat/completions"
-            routed = f"http://{HOST}:{router_port}/v1/chat/completions"
-            results["direct"] = asyncio.run(measure(direct, KEY, count, concurrency))
-            results["router"] = asyncio.run(measure(routed, KEY, count, concurrency))
-            results["router"]["rss_mib"] = rss_mib(router.pid)
-            if profile:
-                results["profile"] = profile_router(router.pid, routed, count * 10, concurrency)
-            if litellm:
-                results["litellm"] = run_litellm(backend_port, count, concurrency, workdir)
+            yield Served(backend_port, router_port, router, workdir)
+
+
+def router_overhead(
+    count: int = 500, concurrency: int = 20, litellm: bool = True, profile: bool = False
+) -> dict[str, Any]:
+    """Run every way; returns the figures, prints them and writes bench/out/router.json."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"count_c1": count, "count_c20": count * 2, "concurrency": concurrency}
+    with served(lambda backend: [endpoint("bench", backend)], "routerbench-") as up:
+        direct = f"http://{HOST}:{up.backend_port}/v1/chat/completions"
+        routed = f"http://{HOST}:{up.router_port}/v1/chat/completions"
+        results["direct"] = asyncio.run(measure(direct, KEY, count, concurrency))
+        results["router"] = asyncio.run(measure(routed, KEY, count, concurrency))
+        results["router"]["rss_mib"] = rss_mib(up.router.pid)
+        if profile:
+            results["profile"] = profile_router(up.router.pid, routed, count * 10, concurrency)
+        if litellm:
+            results["litellm"] = run_litellm(up.backend_port, count, concurrency, up.workdir)
     report(results)
     (OUT / "router.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.router import HOST, KEY, OUT, free_port, latencies, percentile, process, wait_up
+from bench.router import HOST, KEY, OUT, endpoint, latencies, percentile, served
 from modelcatalog.router.safety.baseline import Baseline
 from modelcatalog.router.safety.filters import Role, Severity, Verdict, judge
 from modelcatalog.router.safety.screen import StreamScreener
@@ -61,29 +57,15 @@ async def screener_microseconds_per_chunk(words: int = 2000) -> float:
 
 
 def router_latency(count: int) -> dict[str, float]:
-    backend_port, router_port = free_port(), free_port()
-    base = {"backends": [f"{HOST}:{backend_port}"], "requestSettings": {"maxConcurrentRequestsPerInstance": 256}}
-    keys = {"primary": KEY, "secondary": KEY + "-2"}
-    config = {"endpoints": [
-        {"name": "plain", "keys": keys, "deployments": [base | {"name": "plain"}]},
-        {"name": "screened", "keys": keys, "deployments": [base | {"name": "screened", "contentSafety": "Enabled"}]},
-    ]}  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="safetybench-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "router.yaml").write_text(yaml.safe_dump(config))
-        server_args = ("modelcatalog.localcluster.testserver", "--host", HOST, "--port", str(backend_port))
-        router_args = ("modelcatalog.router", "--config", str(workdir / "router.yaml"))
-        with (
-            process(*server_args, log=workdir / "testserver.log") as server,
-            process(*router_args, "--host", HOST, "--port", str(router_port), log=workdir / "router.log") as router,
-        ):
-            asyncio.run(wait_up(f"http://{HOST}:{backend_port}/health", server))
-            asyncio.run(wait_up(f"http://{HOST}:{router_port}/readyz", router))
-            found: dict[str, list[float]] = {"plain": [], "screened": []}
-            for _ in range(5):  # interleaved, so a busy moment of the machine falls on both
-                for name, values in found.items():
-                    url = f"http://{HOST}:{router_port}/endpoints/{name}/v1/chat/completions"
-                    values += asyncio.run(latencies(url, KEY, count // 5))
+    def endpoints(backend: str) -> list[dict[str, Any]]:
+        return [endpoint("plain", backend), endpoint("screened", backend, contentSafety="Enabled")]
+
+    with served(endpoints, "safetybench-") as up:
+        found: dict[str, list[float]] = {"plain": [], "screened": []}
+        for _ in range(5):  # interleaved, so a busy moment of the machine falls on both
+            for name, values in found.items():
+                url = f"http://{HOST}:{up.router_port}/endpoints/{name}/v1/chat/completions"
+                values += asyncio.run(latencies(url, KEY, count // 5))
     return {
         f"{name}_{figure}_ms": value * 1000
         for name, values in found.items()
