@@ -13,7 +13,7 @@ from multidict import CIMultiDict
 
 from modelcatalog.router import lifecycle
 from modelcatalog.router.auth import Authenticator, Reviewer, credential
-from modelcatalog.router.errors import RouterError, error_response
+from modelcatalog.router.errors import RouterError, rejected
 from modelcatalog.router.forward import (
     ENDPOINT_HEADER,
     PIN_HEADER,
@@ -23,7 +23,7 @@ from modelcatalog.router.forward import (
     with_served_model,
 )
 from modelcatalog.router.kubeauth import ServiceAccountToken
-from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, RETRIES, UNKNOWN, metered
+from modelcatalog.router.metrics import RETRIES, UNKNOWN, answered, metered
 from modelcatalog.router.picker import PodLoad, choose_deployment
 from modelcatalog.router.probes import Probes
 from modelcatalog.router.safety.config import ContentSafety
@@ -95,10 +95,8 @@ class Router(Probes):
             path = "/v1/" + request.match_info["api"]
             response = await self._forward(request, deployment, path, body, payload, started)
         except RouterError as error:
-            REJECTIONS.labels(error.code).inc()
-            response = error_response(error)
-        REQUESTS.labels(label, str(response.status)).inc()
-        LATENCY.labels(label).observe(time.monotonic() - started)
+            response = rejected(error)
+        answered(label, response.status, started)
         return response
 
     async def _read(self, request: web.Request) -> bytes:
@@ -237,8 +235,7 @@ class Router(Probes):
                 await self.auth.check(endpoint, endpoint.deployments[0], given)
                 names = [only]
         except RouterError as error:
-            REJECTIONS.labels(error.code).inc()
-            return error_response(error)
+            return rejected(error)
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "modelcatalog"} for n in names]
         return web.json_response({"object": "list", "data": data})
 
@@ -249,8 +246,7 @@ class Router(Probes):
             names = await self.auth.usable_endpoints(credential(request.headers))
             data = [await self._usage(request, name) for name in names]
         except RouterError as error:
-            REJECTIONS.labels(error.code).inc()
-            return error_response(error)
+            return rejected(error)
         return web.json_response({"object": "list", "data": data})
 
     async def _usage(self, request: web.Request, name: str) -> dict[str, Any]:

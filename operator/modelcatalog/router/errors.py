@@ -6,6 +6,8 @@ import json
 
 from aiohttp import web
 
+from modelcatalog.router.metrics import REJECTIONS
+
 TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -47,3 +49,9 @@ def error_response(error: RouterError) -> web.Response:
         content_type="application/json",
         headers=headers,
     )
+
+
+def rejected(error: RouterError) -> web.Response:
+    """The answer to a request the router refuses itself, counted by reason."""
+    REJECTIONS.labels(error.code).inc()
+    return error_response(error)

@@ -41,7 +41,7 @@ from modelcatalog.render.gateway import UPSTREAM_KEY
 from modelcatalog.router import limits, watch
 from modelcatalog.router.app import APIS, BACKEND_CONNECTIONS, parse_json
 from modelcatalog.router.auth import credential
-from modelcatalog.router.errors import RouterError, error_response
+from modelcatalog.router.errors import RouterError, error_response, rejected
 from modelcatalog.router.forward import (
     ENDPOINT_HEADER,
     ConnectFailed,
@@ -52,7 +52,7 @@ from modelcatalog.router.forward import (
 )
 from modelcatalog.router.gatewayauth import GatewayAuth
 from modelcatalog.router.kubeauth import KubeReviewer
-from modelcatalog.router.metrics import LATENCY, REJECTIONS, REQUESTS, UNKNOWN, metered
+from modelcatalog.router.metrics import UNKNOWN, answered, metered
 from modelcatalog.router.probes import Probes
 from modelcatalog.router.settings import RouterSettings
 from modelcatalog.router.state import SERVERLESS_PREFIX, Deployment, Metering, metering_from_object
@@ -228,10 +228,8 @@ class Gateway(Probes):
             body = await request.read()
             response = await self.serve(request, endpoint, "/v1/" + request.match_info["api"], body, started)
         except RouterError as error:
-            REJECTIONS.labels(error.code).inc()
-            response = error_response(error)
-        REQUESTS.labels(label, str(response.status)).inc()
-        LATENCY.labels(label).observe(time.monotonic() - started)
+            response = rejected(error)
+        answered(label, response.status, started)
         return response
 
     async def serve(
@@ -300,8 +298,7 @@ class Gateway(Probes):
         try:
             endpoint = await self.endpoint(request)
         except RouterError as error:
-            REJECTIONS.labels(error.code).inc()
-            return error_response(error)
+            return rejected(error)
         try:
             stored = await self.meter.usage(endpoint.name, endpoint.meter) or {}
         except (RedisError, OSError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Histogram
 
 UNKNOWN = "-"  # endpoint label of requests that name no known endpoint (bounded label values)
@@ -33,6 +35,12 @@ REJECTIONS = Counter(
 RETRIES = Counter(
     "modelcatalog_router_connect_retries_total", "Requests sent to another pod after a refused connection."
 )
+
+
+def answered(endpoint: str, status: int, started: float) -> None:
+    """One request's outcome: counted by endpoint and status, timed from `started` (time.monotonic())."""
+    REQUESTS.labels(endpoint, str(status)).inc()
+    LATENCY.labels(endpoint).observe(time.monotonic() - started)
 
 
 # The same counts by endpoint, for GET /v1/usage (this replica's, since it started).
