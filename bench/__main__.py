@@ -30,7 +30,7 @@ from typing import Any
 
 import kubernetes
 
-from bench import record
+from bench import floor, record
 from bench.router import router_overhead
 from bench.safety import safety_overhead
 from bench.serverless import metering, status_delay
@@ -261,8 +261,6 @@ def burst_and_restart(count: int, spread: int, source: Path = REPO_ROOT) -> dict
 
 def burst_floor(count: int, spread: int) -> dict[str, float | int | str]:
     """The burst's API requests made by a plain client with the operator stopped (bench/floor.py), each way."""
-    from bench.floor import run as requests_only
-
     figures: dict[str, float | int | str] = {"count": count, "namespaces": spread}
     for lookups in (False, True):
         with testbed("bench-floor") as (cluster, operator, _):
@@ -270,7 +268,7 @@ def burst_floor(count: int, spread: int) -> dict[str, float | int | str]:
             names = namespaces(cluster, spread)
             manifests = [md(names[i % spread], f"md-{i}") for i in range(count)]
             plane0 = control_plane_cpu(cluster)
-            seconds = asyncio.run(requests_only(str(cluster.kubeconfig), manifests, lookups))
+            seconds = asyncio.run(floor.run(str(cluster.kubeconfig), manifests, lookups))
             plane = {name: cpu - plane0[name] for name, cpu in control_plane_cpu(cluster).items()}
         way = "with a lookup before each child" if lookups else "no lookups"
         print(f"floor, {count} ModelDeployments' requests over {spread} namespaces, no operator ({way}):"
@@ -307,7 +305,7 @@ def network(endpoint_counts: list[int], flips: int = 5) -> dict[str, float | int
             if count == endpoint_counts[-1]:
                 operator.stop()  # the floor: the same status writes without the operator's work around them
                 modes = ["Disabled" if flip % 2 == 0 else "Enabled" for flip in range(flips, 2 * flips)]  # going on
-                floor = [status_writes(cluster.kubeconfig, access, ns, count, mode) for mode in modes]
+                alone = [status_writes(cluster.kubeconfig, access, ns, count, mode) for mode in modes]
             access.stop()
             print(f"network flag flip, workspace with {count} endpoint(s), {flips} flips:")
             print(f"  policies in force: median {statistics.median(policy_times) * 1000:.0f} ms,"
@@ -315,9 +313,10 @@ def network(endpoint_counts: list[int], flips: int = 5) -> dict[str, float | int
             median, worst = statistics.median(status_times) * 1000, max(status_times) * 1000
             print(f"  every endpoint's status shows the new mode: median {median:.0f} ms, max {worst:.0f} ms")
             if count == endpoint_counts[-1]:
-                print(f"  the API server alone (operator stopped), {count} status patches {WRITERS} at a time until"
-                      f" the watch shows them all: median {statistics.median(floor) * 1000:.0f} ms")  # fmt: skip
-                figures[f"floor_median_ms_{count}"] = round(statistics.median(floor) * 1000, 1)
+                alone_ms = statistics.median(alone) * 1000
+                print(f"  the API server alone (operator stopped), {count} status patches {floor.IN_FLIGHT} at a"
+                      f" time until the watch shows them all: median {alone_ms:.0f} ms")  # fmt: skip
+                figures[f"floor_median_ms_{count}"] = round(alone_ms, 1)
             figures |= {
                 f"policies_median_ms_{count}": round(statistics.median(policy_times) * 1000, 1),
                 f"status_median_ms_{count}": round(median, 1), f"status_max_ms_{count}": round(worst, 1),
@@ -325,15 +324,13 @@ def network(endpoint_counts: list[int], flips: int = 5) -> dict[str, float | int
     return figures
 
 
-WRITERS = 8  # the operator's reconciles in flight per kind (controllers/queue.py)
-
-
 def status_writes(kubeconfig: Path, access: AccessWatch, ns: str, count: int, mode: str) -> float:
-    """Seconds for `count` endpoint status patches to `mode`, `WRITERS` at a time, to show in the watch."""
+    """Seconds for `count` endpoint status patches to `mode`, as many at a time as the operator makes, to show in
+    the watch."""
 
     async def patch_all() -> None:
         client = KubeClient.from_config(str(kubeconfig))
-        slots = asyncio.Semaphore(WRITERS)
+        slots = asyncio.Semaphore(floor.IN_FLIGHT)
         info = resource(f"{GROUP}/{VERSION}", "ModelDeployment")
 
         async def one(i: int) -> None:
