@@ -188,10 +188,11 @@ class ChartOperator:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 180) -> None:
-        """The Deployment's pods rolled out, each one's operator answering its health check."""
+        """The Deployment's pods rolled out, each one's operator answering its health check and its pod Ready (as
+        the pod runner's probe sets it, which is what its Services follow: the webhook's among them)."""
         self.kubectl("rollout", "status", DEPLOYMENT, "-n", NAMESPACE, f"--timeout={timeout:.0f}s")
         port = self._port("health")
-        self._wait(lambda: len(pods := self.pods()) == self.replicas and all(_healthy(p, port) for p in pods),
+        self._wait(lambda: len(pods := self.pods()) == self.replicas and all(_serving(p, port) for p in pods),
                    f"{self.replicas} healthy operator pod(s)", timeout)  # fmt: skip
 
     def _port(self, name: str) -> int:
@@ -207,9 +208,13 @@ class ChartOperator:
         raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _healthy(pod: dict[str, Any], port: int) -> bool:
-    ip = (pod.get("status") or {}).get("podIP")
-    if not ip or process_of(pod) is None:
+def _serving(pod: dict[str, Any], port: int) -> bool:
+    """Ready (kwok marks a new pod Ready before the runner's first probe; the runner's probes then decide) and
+    answering its health check."""
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    ip = status.get("podIP")
+    if not ready or not ip or process_of(pod) is None:
         return False
     try:
         with urllib.request.urlopen(f"http://{ip}:{port}/healthz", timeout=2) as response:
