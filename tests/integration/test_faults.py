@@ -79,17 +79,19 @@ def test_kill_9_in_the_middle_of_a_burst_converges_without_duplicates_orphans_or
     wait_for(lambda: operator.metric("modelcatalog_reconciles_total") >= started + count // 4, 60, "a quarter done",
              interval=0.05)  # fmt: skip
     operator.kill()
-    children = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-kind=ModelDeployment")
-    done = len(children["items"])
-    print(f"\nkill -9 after {done} of {count} Deployments")
-    assert 0 < done < count, f"the kill should land mid-burst ({done} of {count} Deployments)"
-    # While the operator is dead: an edit, a deletion of one of a shared endpoint's pair, and a new object.
-    edited, deleted = burst[-1], burst[0]
-    edited.spec = edited.spec | {"instanceCount": 1}
-    added = Outcome("ModelDeployment", namespace, "md-late", "burst", burst_manifest(namespace, 0, 0)["spec"])
-    asyncio.run(apply_all(kube.kubeconfig, [edited, added]))
-    kube.kubectl("delete", "modeldeployment", deleted.name, "-n", namespace)
-    operator.start()
+    try:
+        children = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-kind=ModelDeployment")
+        done = len(children["items"])
+        print(f"\nkill -9 after {done} of {count} Deployments")
+        assert 0 < done < count, f"the kill should land mid-burst ({done} of {count} Deployments)"
+        # While the operator is dead: an edit, a deletion of one of a shared endpoint's pair, and a new object.
+        edited, deleted = burst[-1], burst[0]
+        edited.spec = edited.spec | {"instanceCount": 1}
+        added = Outcome("ModelDeployment", namespace, "md-late", "burst", burst_manifest(namespace, 0, 0)["spec"])
+        asyncio.run(apply_all(kube.kubeconfig, [edited, added]))
+        kube.kubectl("delete", "modeldeployment", deleted.name, "-n", namespace)
+    finally:
+        operator.start()  # a failure above must not leave the next tests without an operator
     survivors = [o for o in burst if o is not deleted] + [added]
     unsettled = asyncio.run(settle_all(kube.kubeconfig, survivors, seconds=120))
     assert not unsettled, [(o.name, o.status) for o in unsettled]

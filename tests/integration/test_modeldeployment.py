@@ -296,9 +296,11 @@ def test_a_restart_converges_without_duplicates_and_without_writes(
     kube: Kube, namespace: str, operator: ChartOperator
 ) -> None:
     operator.kill()
-    apply_md(kube, namespace, "chat")  # created while no operator runs
-    apply_md(kube, namespace, "other", instanceCount=0)
-    operator.start()
+    try:
+        apply_md(kube, namespace, "chat")  # created while no operator runs
+        apply_md(kube, namespace, "other", instanceCount=0)
+    finally:
+        operator.start()
     wait_ready(kube, namespace, "chat")
     wait_ready(kube, namespace, "other")
     deployments = kube.get_json("deployments", "-n", namespace, "-l", "modelcatalog.io/owner-kind=ModelDeployment")
