@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from modelcatalog.localcluster.nodes import node_manifests
+from modelcatalog.localcluster.pidfile import stop_process
 from modelcatalog.localcluster.store import PORT as STORE_PORT
 from modelcatalog.localcluster.store import RedisProcess, redis_binary
 
@@ -187,23 +188,7 @@ class LocalCluster:
 
     def _stop_pod_runner(self) -> None:
         """SIGTERM (the runner stops its pods' processes), then SIGKILL of whatever is left of its session."""
-        try:
-            pid = int(self.runner_pidfile.read_text())
-            if b"modelcatalog.localcluster.podrunner" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                raise ValueError("the pid file names another process")
-        except (OSError, ValueError):
-            self.runner_pidfile.unlink(missing_ok=True)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
-            time.sleep(0.1)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)  # its session: pod processes that outlived it
-        self.runner_pidfile.unlink(missing_ok=True)
+        stop_process(self.runner_pidfile, b"modelcatalog.localcluster.podrunner", grace=10, session=True)
 
     def down(self) -> None:
         """Stop every process of the cluster and remove its state; safe to call when nothing runs."""

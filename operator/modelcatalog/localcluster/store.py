@@ -7,12 +7,10 @@ nothing on disk, and is stopped with the cluster. Its URL and password are writt
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -20,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from modelcatalog.localcluster.pidfile import stop_process
 
 CHART_SECRET = "modelcatalog-serverless-store"  # noqa: S105 (a Secret's name, in the release namespace)
 
@@ -90,23 +90,7 @@ class RedisProcess:
         raise StoreStartError(f"redis-server did not answer on {self.host}:{self.port} in {timeout:.0f} s")
 
     def stop(self) -> None:
-        try:
-            pid = int(self.pidfile.read_text())
-            if b"redis-server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                raise ValueError("the pid file names another process")
-        except (OSError, ValueError):
-            self.pidfile.unlink(missing_ok=True)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        self.pidfile.unlink(missing_ok=True)
+        stop_process(self.pidfile, b"redis-server", grace=5)
 
     def write_settings(self, path: Path) -> None:
         path.touch(mode=0o600)
