@@ -76,6 +76,12 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
+def input_texts(body: dict[str, Any]) -> list[str]:
+    """The `input` of an embeddings or moderations request: one text or a list of them."""
+    given = body.get("input", "")
+    return [str(i) for i in given] if isinstance(given, list) else [str(given)]
+
+
 def prompt_text(body: dict[str, Any]) -> str:
     if "messages" in body:
         parts = []
@@ -235,8 +241,7 @@ class StandInServer:
         body = await self.request_body(request)
         if isinstance(body, web.Response):
             return body
-        given = body.get("input", "")
-        inputs = [str(i) for i in given] if isinstance(given, list) else [str(given)]
+        inputs = input_texts(body)
         dimensions = int(body.get("dimensions") or DEFAULT_DIMENSIONS)
         tokens = sum(len(words(i)) for i in inputs)
         self.stats.count(request.path, tokens, 0)
@@ -273,8 +278,7 @@ class StandInServer:
         body = await self.request_body(request)
         if isinstance(body, web.Response):
             return body
-        given = body.get("input", "")
-        inputs = [str(i) for i in given] if isinstance(given, list) else [str(given)]
+        inputs = input_texts(body)
         self.stats.count(request.path, sum(len(words(i)) for i in inputs), 0)
         return web.json_response(
             {
